@@ -1,0 +1,468 @@
+"""The engine: applies one command at a time through validate -> hold -> match -> settle.
+
+Invariants
+- ``apply(command, ts)`` either raises ``SpotlabError`` having changed nothing
+  (input that is not a valid command: unknown market or account, off-spec
+  numbers, below the minimums, a client order id reused for a different order),
+  or returns an ``Outcome`` whose ``events`` are everything that happened.
+- A well-formed order that cannot be accepted now (not enough funds, post-only
+  that would trade, market halted) changes no balance, book or order: its outcome
+  carries one ``OrderRejected`` event and the ``error`` to raise.
+- Funds are held before the book sees an order; every fill settles both sides and
+  the fee account at once; holds are released on cancel, expiry and the last fill.
+- Pure: no I/O, no clock (time is the ``ts`` argument), no randomness. The same
+  commands with the same timestamps give the same events (determinism), which is
+  what recovery and replay rely on.
+- Event sequence numbers are global and gap-free; order ids are global; trade ids
+  count per market.
+
+Order placement lives in ``spotlab.core.placement``; this module holds the state
+and the other commands.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict, deque
+from decimal import Decimal
+from typing import Any
+
+from spotlab.core import placement
+from spotlab.core.book import OrderBook
+from spotlab.core.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    CreateAccount,
+    Deposit,
+    ListAsset,
+    ListMarket,
+    PlaceOrder,
+    ReduceOrder,
+    SetMarketStatus,
+    Withdraw,
+)
+from spotlab.core.events import (
+    AccountCreated,
+    AssetListed,
+    BalanceChanged,
+    Deposited,
+    Event,
+    MarketListed,
+    MarketStatusChanged,
+    OrderCanceled,
+    OrderReduced,
+    Withdrawn,
+)
+from spotlab.core.fees import buy_hold
+from spotlab.core.ledger import FEE_ACCOUNT, Ledger, Row, release
+from spotlab.core.markets import Asset, MarketSpec, MarketStatus
+from spotlab.core.orders import Action, Order, Side, transition
+from spotlab.errors import ErrorCode, SpotlabError
+
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+#: How many closed orders without a client order id the engine remembers for look-ups.
+DEFAULT_CLOSED_ORDERS_KEPT = 200_000
+#: How many recent trades each market keeps in memory.
+RECENT_TRADES_KEPT = 1_000
+
+
+class MarketState:
+    """A listed market: its spec, book, status and trade counter."""
+
+    __slots__ = ("spec", "book", "status", "trade_seq", "trades")
+
+    def __init__(self, spec: MarketSpec) -> None:
+        self.spec = spec
+        self.book = OrderBook(spec.symbol)
+        self.status = spec.status
+        self.trade_seq = 0
+        # (trade_id, ts, price, quantity, taker_side), oldest first
+        self.trades: deque[tuple[int, int, int, int, Side]] = deque(maxlen=RECENT_TRADES_KEPT)
+
+
+class AccountState:
+    """An account's ledger rows, open orders and client order ids."""
+
+    __slots__ = ("id", "rows", "open_orders", "client_orders")
+
+    def __init__(self, id: str, rows: dict[str, Row]) -> None:
+        self.id = id
+        self.rows = rows
+        self.open_orders: dict[int, Order] = {}
+        self.client_orders: dict[str, Order] = {}
+
+
+class Outcome:
+    """What one command did."""
+
+    __slots__ = ("events", "order", "orders", "duplicate", "error")
+
+    def __init__(
+        self,
+        events: list[Event],
+        order: Order | None = None,
+        orders: list[Order] | None = None,
+        duplicate: bool = False,
+        error: SpotlabError | None = None,
+    ) -> None:
+        self.events = events
+        self.order = order
+        self.orders = orders
+        self.duplicate = duplicate
+        self.error = error
+
+
+class Engine:
+    """All markets, accounts and balances of one exchange, changed only by ``apply``."""
+
+    def __init__(self, closed_orders_kept: int = DEFAULT_CLOSED_ORDERS_KEPT) -> None:
+        self.assets: dict[str, Asset] = {}
+        self.markets: dict[str, MarketState] = {}
+        self.accounts: dict[str, AccountState] = {}
+        self.ledger = Ledger()
+        self.fee_rows = self.ledger.rows[FEE_ACCOUNT]
+        self.open_orders: dict[int, Order] = {}
+        self.closed_orders: OrderedDict[int, Order] = OrderedDict()
+        self.closed_orders_kept = closed_orders_kept
+        self.seq = 0  # the last event sequence number
+        self.next_order_id = 1
+        self._handlers = {
+            PlaceOrder: self._place_order,
+            CancelOrder: self._cancel_order,
+            CancelAllOrders: self._cancel_all_orders,
+            ReduceOrder: self._reduce_order,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            CreateAccount: self._create_account,
+            ListAsset: self._list_asset,
+            ListMarket: self._list_market,
+            SetMarketStatus: self._set_market_status,
+        }
+
+    def apply(self, command: Any, ts: int) -> Outcome:
+        """Apply ``command`` at time ``ts`` (UTC nanoseconds)."""
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"not a command: {type(command).__name__}")
+        return handler(command, ts)
+
+    # -- look-ups ------------------------------------------------------------------
+
+    def market(self, symbol: str) -> MarketState:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise SpotlabError(
+                ErrorCode.UNKNOWN_MARKET,
+                f"unknown market {symbol!r}; listed: {', '.join(sorted(self.markets)) or 'none'}",
+                market=symbol,
+            )
+        return market
+
+    def account(self, account: str) -> AccountState:
+        state = self.accounts.get(account)
+        if state is None:
+            raise SpotlabError(ErrorCode.UNKNOWN_ACCOUNT, f"unknown account {account!r}", account=account)
+        return state
+
+    def asset(self, code: str) -> Asset:
+        asset = self.assets.get(code)
+        if asset is None:
+            raise SpotlabError(
+                ErrorCode.UNKNOWN_ASSET,
+                f"unknown asset {code!r}; listed: {', '.join(sorted(self.assets))}",
+                asset=code,
+            )
+        return asset
+
+    def find_order(self, account: str, order_id: int) -> Order:
+        """An order of ``account``, open or recently closed; another account's order is "not found"."""
+        order = self.open_orders.get(order_id) or self.closed_orders.get(order_id)
+        if order is None or order.account != account:
+            raise SpotlabError(
+                ErrorCode.ORDER_NOT_FOUND, f"order {order_id} not found for account {account!r}", order_id=order_id
+            )
+        return order
+
+    def row(self, account: str, asset: str) -> Row:
+        return self.ledger.row(account, asset)
+
+    # -- order bookkeeping shared with placement ---------------------------------------
+
+    def close_order(self, order: Order, account: AccountState) -> None:
+        """Forget an order that reached a terminal status, keeping it for look-ups."""
+        if self.open_orders.pop(order.id, None) is not None:
+            del account.open_orders[order.id]
+        if order.client_order_id is None:
+            closed = self.closed_orders
+            closed[order.id] = order
+            if len(closed) > self.closed_orders_kept:
+                closed.popitem(last=False)
+
+    def release_all(self, order: Order, touched: dict[int, Row]) -> int:
+        """Release whatever ``order`` still holds; returns the amount."""
+        amount = order.hold
+        if amount:
+            row = order.quote_balance if order.side is Side.BUY else order.base_balance
+            release(row, amount)
+            touched[id(row)] = row
+            order.hold = 0
+        return amount
+
+    def balance_events(self, touched: dict[int, Row], ts: int, events: list[Event]) -> None:
+        """One ``BalanceChanged`` per row the command touched, in the order first touched."""
+        seq = self.seq
+        for row in touched.values():
+            seq += 1
+            events.append(BalanceChanged(seq, ts, row[2], row[3], row[0], row[1]))
+        self.seq = seq
+
+    # -- orders ------------------------------------------------------------------------
+
+    def _place_order(self, command: PlaceOrder, ts: int) -> Outcome:
+        return placement.place_order(self, command, ts)
+
+    def _cancel_order(self, command: CancelOrder, ts: int) -> Outcome:
+        account = self.account(command.account)
+        order = self._open_order(account, command.order_id)
+        events: list[Event] = []
+        self._cancel(order, account, ts, "canceled by the account", events)
+        return Outcome(events, order)
+
+    def _cancel_all_orders(self, command: CancelAllOrders, ts: int) -> Outcome:
+        account = self.account(command.account)
+        self.market(command.market)
+        events: list[Event] = []
+        canceled = [order for order in account.open_orders.values() if order.market == command.market]
+        for order in canceled:
+            self._cancel(order, account, ts, "canceled with all of the account's orders in the market", events)
+        return Outcome(events, orders=canceled)
+
+    def _cancel(self, order: Order, account: AccountState, ts: int, reason: str, events: list[Event]) -> None:
+        market = self.markets[order.market]
+        market.book.remove(order)
+        order.status = transition(order.status, Action.CANCEL)
+        order.reason = reason
+        order.updated = ts
+        touched: dict[int, Row] = {}
+        released = self.release_all(order, touched)
+        self.close_order(order, account)
+        self.seq += 1
+        events.append(OrderCanceled(self.seq, ts, order.id, order.account, order.market, order.remaining, released, reason))
+        self.balance_events(touched, ts, events)
+
+    def _reduce_order(self, command: ReduceOrder, ts: int) -> Outcome:
+        account = self.account(command.account)
+        order = self._open_order(account, command.order_id)
+        new_quantity = command.quantity
+        if not order.filled < new_quantity < order.quantity:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"the new quantity must be below the order's quantity ({order.quantity} lots) and above what "
+                f"has filled ({order.filled} lots), got {new_quantity} lots",
+                order_id=order.id,
+            )
+        market = self.markets[order.market]
+        spec = market.spec
+        lots = order.quantity - new_quantity
+        market.book.reduce(order, lots)
+        order.quantity = new_quantity
+        order.status = transition(order.status, Action.REDUCE)
+        order.updated = ts
+        touched: dict[int, Row] = {}
+        if order.side is Side.BUY:
+            need = buy_hold(order.price, order.remaining, spec.notional_unit, spec.max_rate)
+            row = order.quote_balance
+        else:
+            need = order.remaining * spec.lot_units
+            row = order.base_balance
+        released = order.hold - need
+        if released:
+            release(row, released)
+            order.hold = need
+            touched[id(row)] = row
+        self.seq += 1
+        events: list[Event] = [
+            OrderReduced(self.seq, ts, order.id, order.account, order.market, new_quantity, order.remaining, released)
+        ]
+        self.balance_events(touched, ts, events)
+        return Outcome(events, order)
+
+    def _open_order(self, account: AccountState, order_id: int) -> Order:
+        order = account.open_orders.get(order_id)
+        if order is not None:
+            return order
+        closed = self.find_order(account.id, order_id)
+        raise SpotlabError(
+            ErrorCode.ORDER_NOT_OPEN,
+            f"order {order_id} is {closed.status} and can no longer be changed",
+            order_id=order_id,
+            status=str(closed.status),
+        )
+
+    # -- funds -----------------------------------------------------------------------
+
+    def _deposit(self, command: Deposit, ts: int) -> Outcome:
+        self.account(command.account)
+        asset = self.asset(command.asset)
+        if command.amount <= 0:
+            raise SpotlabError(
+                ErrorCode.INVALID_NUMBER, f"a deposit must be positive, got {asset.to_decimal(command.amount)}"
+            )
+        row = self.ledger.row(command.account, asset.code)
+        self.ledger.deposit(row, asset.code, command.amount)
+        self.seq += 1
+        events: list[Event] = [Deposited(self.seq, ts, command.account, asset.code, command.amount)]
+        self.balance_events({id(row): row}, ts, events)
+        return Outcome(events)
+
+    def _withdraw(self, command: Withdraw, ts: int) -> Outcome:
+        self.account(command.account)
+        asset = self.asset(command.asset)
+        amount, fee = command.amount, asset.withdrawal_fee_units
+        if amount <= 0:
+            raise SpotlabError(
+                ErrorCode.INVALID_NUMBER, f"a withdrawal must be positive, got {asset.to_decimal(amount)}"
+            )
+        minimum = max(asset.min_withdrawal_units, fee + 1)
+        if amount < minimum:
+            raise SpotlabError(
+                ErrorCode.BELOW_MIN_WITHDRAWAL,
+                f"the smallest {asset.code} withdrawal is {asset.to_decimal(minimum)} "
+                f"(the fee is {asset.to_decimal(fee)}), got {asset.to_decimal(amount)}",
+                minimum=str(asset.to_decimal(minimum)),
+            )
+        row = self.ledger.rows[command.account].get(asset.code)
+        available = row[0] if row else 0
+        if amount > available:
+            raise SpotlabError(
+                ErrorCode.INSUFFICIENT_FUNDS,
+                f"cannot withdraw {asset.to_decimal(amount)} {asset.code}: "
+                f"{asset.to_decimal(available)} available",
+                available=str(asset.to_decimal(available)),
+                requested=str(asset.to_decimal(amount)),
+            )
+        fee_row = self.ledger.row(FEE_ACCOUNT, asset.code)
+        self.ledger.withdraw(row, fee_row, asset.code, amount, fee)
+        self.seq += 1
+        events: list[Event] = [Withdrawn(self.seq, ts, command.account, asset.code, amount, fee)]
+        touched = {id(row): row}
+        if fee:
+            touched[id(fee_row)] = fee_row
+        self.balance_events(touched, ts, events)
+        return Outcome(events)
+
+    # -- administration ----------------------------------------------------------------
+
+    def _create_account(self, command: CreateAccount, ts: int) -> Outcome:
+        name = command.account
+        if not isinstance(name, str) or not _ACCOUNT_NAME.match(name):
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"account names are 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; "
+                f"got {name!r}",
+            )
+        if name in self.accounts:
+            raise SpotlabError(ErrorCode.ACCOUNT_EXISTS, f"account {name!r} already exists", account=name)
+        self.accounts[name] = AccountState(name, self.ledger.open_account(name))
+        self.seq += 1
+        return Outcome([AccountCreated(self.seq, ts, name)])
+
+    def _list_asset(self, command: ListAsset, ts: int) -> Outcome:
+        asset = Asset(
+            command.asset, command.precision, Decimal(command.withdrawal_fee), Decimal(command.min_withdrawal)
+        )
+        known = self.assets.get(asset.code)
+        if known is not None:
+            if known == asset:
+                return Outcome([])
+            raise SpotlabError(
+                ErrorCode.CATALOGUE_MISMATCH,
+                f"asset {asset.code} is already listed with a different spec ({known}); "
+                "changing a listed asset is not supported",
+            )
+        self.assets[asset.code] = asset
+        self.seq += 1
+        return Outcome(
+            [AssetListed(self.seq, ts, asset.code, asset.precision, command.withdrawal_fee, command.min_withdrawal)]
+        )
+
+    def _list_market(self, command: ListMarket, ts: int) -> Outcome:
+        base_code, _, quote_code = command.market.partition("/")
+        spec = MarketSpec(
+            symbol=command.market,
+            base=self.asset(base_code),
+            quote=self.asset(quote_code),
+            tick_size=Decimal(command.tick_size),
+            lot_size=Decimal(command.lot_size),
+            min_quantity=Decimal(command.min_quantity),
+            min_notional=Decimal(command.min_notional),
+            maker_fee=Decimal(command.maker_fee),
+            taker_fee=Decimal(command.taker_fee),
+            status=command.status,
+        )
+        known = self.markets.get(spec.symbol)
+        if known is not None:
+            if known.spec.describe() | {"status": ""} == spec.describe() | {"status": ""}:
+                return Outcome([])
+            raise SpotlabError(
+                ErrorCode.CATALOGUE_MISMATCH,
+                f"market {spec.symbol} is already listed with {known.spec.describe()}, the catalogue now says "
+                f"{spec.describe()}; changing a listed market's rules is not supported",
+            )
+        self.markets[spec.symbol] = MarketState(spec)
+        self.seq += 1
+        d = spec.describe()
+        return Outcome(
+            [
+                MarketListed(
+                    self.seq,
+                    ts,
+                    spec.symbol,
+                    d["tick_size"],
+                    d["lot_size"],
+                    d["min_quantity"],
+                    d["min_notional"],
+                    d["maker_fee"],
+                    d["taker_fee"],
+                    spec.status,
+                )
+            ]
+        )
+
+    def _set_market_status(self, command: SetMarketStatus, ts: int) -> Outcome:
+        market = self.market(command.market)
+        status = MarketStatus(command.status)
+        if market.status is status:
+            return Outcome([])
+        market.status = status
+        self.seq += 1
+        return Outcome([MarketStatusChanged(self.seq, ts, command.market, status)])
+
+    # -- self-check --------------------------------------------------------------------
+
+    def check_invariants(self) -> None:
+        """Raise ``AssertionError`` naming the first broken invariant of DESIGN.md (1, 2, 4, 5)."""
+        self.ledger.check_conservation()
+        locked: dict[tuple[str, str], int] = {}
+        for market in self.markets.values():
+            market.book.check_integrity()
+            spec = market.spec
+            for order in market.book.orders.values():
+                assert self.open_orders.get(order.id) is order, f"order {order.id} rests but is not open"
+                assert self.accounts[order.account].open_orders.get(order.id) is order
+                if order.side is Side.BUY:
+                    need = buy_hold(order.price, order.remaining, spec.notional_unit, spec.max_rate)
+                    asset = spec.quote.code
+                else:
+                    need = order.remaining * spec.lot_units
+                    asset = spec.base.code
+                assert order.hold >= need, f"order {order.id} holds {order.hold}, needs {need}"
+                locked[order.account, asset] = locked.get((order.account, asset), 0) + order.hold
+        assert len(self.open_orders) == sum(len(m.book) for m in self.markets.values()), "open orders off book"
+        for account, rows in self.ledger.rows.items():
+            for asset, row in rows.items():
+                assert row[2:] == [account, asset], f"row {row} filed under {account}/{asset}"
+                assert row[1] == locked.get((account, asset), 0), (
+                    f"{account} {asset}: locked {row[1]} but open orders hold {locked.get((account, asset), 0)}"
+                )

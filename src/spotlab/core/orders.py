@@ -1,0 +1,220 @@
+"""Orders, their vocabulary, and the lifecycle as an explicit transition table.
+
+Invariants
+- An order's status only changes through ``transition`` and the ``TRANSITIONS``
+  table; anything not in the table raises ``ILLEGAL_TRANSITION``. FILLED, CANCELED,
+  REJECTED and EXPIRED are terminal.
+- Inside an order every number is an integer: price in ticks, quantities in lots,
+  money in the quote asset's minor units, holds in the held asset's minor units
+  (quote for a buy, base for a sell).
+- ``filled + remaining == quantity`` for orders placed by base quantity; orders by
+  quote amount (market buys "spend 100 USDT") have ``quantity == 0`` and stop on
+  their ``quote_quantity`` budget instead.
+- ``hold`` is what the ledger has locked for this order and not yet spent. While
+  the order is open it always covers the worst case of what is left (see
+  ``spotlab.core.fees.buy_hold``).
+
+Known limitation: the ``Order`` object is mutable engine state; callers outside the
+engine get immutable views (``spotlab.exchange.views.OrderView``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from spotlab.errors import ErrorCode, SpotlabError
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+    LIMIT_MAKER = "limit_maker"  # post-only: refused if it would trade at once
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"  # good till cancelled: the rest of the order rests in the book
+    IOC = "IOC"  # immediate or cancel: what cannot fill at once expires
+    FOK = "FOK"  # fill or kill: all at once or nothing, decided before any fill
+
+
+class SelfTradePrevention(StrEnum):
+    """What happens when an order would trade against an order of the same account.
+
+    The taker's mode decides. The default is EXPIRE_MAKER: the resting order of
+    one's own is expired and matching goes on, as on Binance since 2023.
+    """
+
+    NONE = "NONE"  # trade with yourself (both sides pay fees)
+    EXPIRE_TAKER = "EXPIRE_TAKER"  # the incoming order's rest expires
+    EXPIRE_MAKER = "EXPIRE_MAKER"  # the resting order expires, matching continues
+    EXPIRE_BOTH = "EXPIRE_BOTH"  # both expire
+
+
+DEFAULT_SELF_TRADE_PREVENTION = SelfTradePrevention.EXPIRE_MAKER
+
+
+class OrderStatus(StrEnum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    FILL_PART = "fill_part"  # a fill that leaves something
+    FILL_REST = "fill_rest"  # a fill that completes the order
+    BUDGET_SPENT = "budget_spent"  # an order by quote amount has spent what it could
+    REDUCE = "reduce"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+
+
+NEW = OrderStatus.NEW
+PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+FILLED = OrderStatus.FILLED
+CANCELED = OrderStatus.CANCELED
+REJECTED = OrderStatus.REJECTED
+EXPIRED = OrderStatus.EXPIRED
+
+#: The whole order lifecycle. ``None`` is "not yet an order".
+TRANSITIONS: dict[tuple[OrderStatus | None, Action], OrderStatus] = {
+    (None, Action.ACCEPT): NEW,
+    (None, Action.REJECT): REJECTED,
+    (NEW, Action.FILL_PART): PARTIALLY_FILLED,
+    (NEW, Action.FILL_REST): FILLED,
+    (NEW, Action.REDUCE): NEW,
+    (NEW, Action.CANCEL): CANCELED,
+    (NEW, Action.EXPIRE): EXPIRED,
+    (PARTIALLY_FILLED, Action.FILL_PART): PARTIALLY_FILLED,
+    (PARTIALLY_FILLED, Action.FILL_REST): FILLED,
+    (PARTIALLY_FILLED, Action.BUDGET_SPENT): FILLED,
+    (PARTIALLY_FILLED, Action.REDUCE): PARTIALLY_FILLED,
+    (PARTIALLY_FILLED, Action.CANCEL): CANCELED,
+    (PARTIALLY_FILLED, Action.EXPIRE): EXPIRED,
+}
+
+TERMINAL = frozenset({FILLED, CANCELED, REJECTED, EXPIRED})
+OPEN = frozenset({NEW, PARTIALLY_FILLED})
+
+
+def transition(status: OrderStatus | None, action: Action) -> OrderStatus:
+    """The status after ``action``, or ``ILLEGAL_TRANSITION``."""
+    try:
+        return TRANSITIONS[status, action]
+    except KeyError:
+        raise SpotlabError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"an order in status {status} cannot {action}",
+            status=str(status),
+            action=str(action),
+        ) from None
+
+
+class Order:
+    """An order as the engine holds it (mutable, integers only)."""
+
+    __slots__ = (
+        "id",
+        "account",
+        "market",
+        "side",
+        "type",
+        "time_in_force",
+        "self_trade_prevention",
+        "price",
+        "quantity",
+        "quote_quantity",
+        "client_order_id",
+        "status",
+        "remaining",
+        "filled",
+        "filled_notional",
+        "fees",
+        "hold",
+        "arrival_price",
+        "created",
+        "updated",
+        "reason",
+        # book linkage (intrusive FIFO list of a price level)
+        "prev",
+        "next",
+        "level",
+        # the ledger rows this order moves: [available, locked] of its account
+        "base_balance",
+        "quote_balance",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        account: str,
+        market: str,
+        side: Side,
+        type: OrderType,
+        time_in_force: TimeInForce,
+        self_trade_prevention: SelfTradePrevention,
+        price: int,
+        quantity: int,
+        quote_quantity: int,
+        client_order_id: str | None,
+        created: int,
+    ) -> None:
+        self.id = id
+        self.account = account
+        self.market = market
+        self.side = side
+        self.type = type
+        self.time_in_force = time_in_force
+        self.self_trade_prevention = self_trade_prevention
+        self.price = price
+        self.quantity = quantity
+        self.quote_quantity = quote_quantity
+        self.client_order_id = client_order_id
+        self.status = NEW
+        self.remaining = quantity
+        self.filled = 0
+        self.filled_notional = 0
+        self.fees = 0
+        self.hold = 0
+        self.arrival_price = 0
+        self.created = created
+        self.updated = created
+        self.reason: str | None = None
+        self.prev: Order | None = None
+        self.next: Order | None = None
+        self.level: Any = None
+        self.base_balance: list[int] | None = None
+        self.quote_balance: list[int] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def parameters(self) -> tuple[Any, ...]:
+        """What the client asked for: a repeated client order id must ask for the same."""
+        return (
+            self.market,
+            self.side,
+            self.type,
+            self.time_in_force,
+            self.self_trade_prevention,
+            self.price,
+            self.quantity,
+            self.quote_quantity,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Order(id={self.id}, {self.account}, {self.market}, {self.side} {self.type} "
+            f"{self.remaining}/{self.quantity} lots @ {self.price} ticks, {self.status})"
+        )

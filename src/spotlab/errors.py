@@ -1,0 +1,68 @@
+"""The one error type spotlab raises at users, and its stable machine codes.
+
+Every refusal carries a ``code`` that programs can branch on (it never changes
+once released) and a ``message`` written for people: what was expected, what
+was given, and where possible how to fix it. ``details`` holds the figures
+behind the message (the tick size, the available balance, ...) as plain values.
+
+A refusal never leaves partial state behind: whatever raised a ``SpotlabError``
+changed nothing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable machine codes. New codes may be added; existing ones never change meaning."""
+
+    INVALID_NUMBER = "INVALID_NUMBER"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    PRICE_NOT_ON_TICK = "PRICE_NOT_ON_TICK"
+    QUANTITY_NOT_ON_LOT = "QUANTITY_NOT_ON_LOT"
+    AMOUNT_NOT_ON_PRECISION = "AMOUNT_NOT_ON_PRECISION"
+    BELOW_MIN_QUANTITY = "BELOW_MIN_QUANTITY"
+    BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"
+    BELOW_MIN_WITHDRAWAL = "BELOW_MIN_WITHDRAWAL"
+    UNKNOWN_MARKET = "UNKNOWN_MARKET"
+    UNKNOWN_ASSET = "UNKNOWN_ASSET"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    ACCOUNT_EXISTS = "ACCOUNT_EXISTS"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    POST_ONLY_WOULD_TRADE = "POST_ONLY_WOULD_TRADE"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ORDER_NOT_OPEN = "ORDER_NOT_OPEN"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+    MARKET_HALTED = "MARKET_HALTED"
+    INVALID_MARKET_SPEC = "INVALID_MARKET_SPEC"
+    CATALOGUE_MISMATCH = "CATALOGUE_MISMATCH"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    STORE_LOCKED = "STORE_LOCKED"
+    STORE_CORRUPT = "STORE_CORRUPT"
+    EXCHANGE_CLOSED = "EXCHANGE_CLOSED"
+
+
+class SpotlabError(Exception):
+    """A refusal with a stable ``code``, a human ``message`` and the figures in ``details``."""
+
+    __slots__ = ("code", "message", "details")
+
+    def __init__(self, code: ErrorCode | str, message: str, **details: Any) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = ErrorCode(code)
+        self.message = message
+        self.details = details
+
+    def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working with keyword details
+        return (_rebuild_error, (str(self.code), self.message, self.details))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as plain data, the shape the API layer returns."""
+        return {"code": str(self.code), "message": self.message, "details": dict(self.details)}
+
+
+def _rebuild_error(code: str, message: str, details: dict[str, Any]) -> SpotlabError:
+    return SpotlabError(code, message, **details)

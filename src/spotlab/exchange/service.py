@@ -1,0 +1,513 @@
+"""The exchange service: the Python facade every caller uses (REST, WebSocket, CLI, strategies).
+
+Invariants
+- One command at a time: a lock serialises every command across all markets, so
+  each market has exactly one writer and every event gets its place in one global
+  sequence. Reads take the same lock and see a consistent state.
+- A command is stamped with the clock's time (never earlier than the previous
+  command's), applied by the engine, appended to the store, and only then
+  answered: the call returns after the store says the record is durable
+  (group commit: concurrent callers share one sync). Waiting happens outside
+  the lock, so other commands proceed meanwhile.
+- A refusal raises ``SpotlabError`` and changes nothing; a well-formed order that
+  is rejected is logged as ``OrderRejected`` and then raised.
+- If the store fails, the exchange stops accepting commands (fail-stop); reopening
+  rebuilds from what is durable.
+- Safe to call from threads and from asyncio (``exchange.aio``): the lock is only
+  held for in-memory work, never across I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from spotlab.catalogue import load_catalogue
+from spotlab.clock import Clock, WallClock
+from spotlab.core import state
+from spotlab.core.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    CreateAccount,
+    Deposit,
+    ListAsset,
+    ListMarket,
+    ReduceOrder,
+    SetMarketStatus,
+    Withdraw,
+)
+from spotlab.core.engine import DEFAULT_CLOSED_ORDERS_KEPT, Engine, Outcome
+from spotlab.core.events import Event
+from spotlab.core.ledger import FEE_ACCOUNT
+from spotlab.core.markets import Catalogue, MarketStatus
+from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.exchange import edge
+from spotlab.exchange.recovery import recover
+from spotlab.exchange.views import (
+    Balance,
+    BookOrder,
+    BookView,
+    Level3View,
+    MarketView,
+    OrderView,
+    Trade,
+    Withdrawal,
+    market_view,
+    order_view,
+    trade_view,
+)
+from spotlab.store import open_store
+from spotlab.store.base import Store
+from spotlab.store.memory import MemoryStore
+from spotlab.store.records import LogRecord
+
+T = TypeVar("T")
+Shape = Callable[[Outcome], T]
+
+#: Records between automatic snapshots (durable stores only).
+DEFAULT_SNAPSHOT_EVERY = 250_000
+
+
+class Exchange:
+    """A spot exchange: markets, accounts, orders and balances, durable in its store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        clock: Clock,
+        index: int,
+        snapshot_index: int,
+        last_ts: int,
+        snapshot_every: int | None,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._clock = clock
+        self._index = index
+        self._snapshot_index = snapshot_index
+        self._last_ts = last_ts
+        self._snapshot_every = None if isinstance(store, MemoryStore) else snapshot_every
+        self._lock = threading.RLock()
+        self._failed: SpotlabError | None = None
+        self._closed = False
+        self._subscribers: list[Callable[[Event], None]] = []
+        store.on_durable(self._publish)
+        self.aio = AsyncExchange(self)
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        catalogue: Catalogue | str | Path | None = None,
+        snapshot_every: int | None = DEFAULT_SNAPSHOT_EVERY,
+        closed_orders_kept: int = DEFAULT_CLOSED_ORDERS_KEPT,
+    ) -> Exchange:
+        """Open (or create) an exchange in ``url``: ``None`` for memory, ``sqlite:///path`` or ``postgresql://...``.
+
+        ``catalogue`` is a ``Catalogue``, or a TOML file whose markets are added to the default
+        catalogue. Markets already in the store keep their rules; new ones are listed.
+        """
+        store = open_store(url)
+        try:
+            recovered = recover(store, closed_orders_kept)
+            exchange = cls(
+                recovered.engine,
+                store,
+                clock or WallClock(),
+                recovered.index,
+                recovered.snapshot_index,
+                recovered.last_ts,
+                snapshot_every,
+            )
+            exchange._list_catalogue(catalogue if isinstance(catalogue, Catalogue) else load_catalogue(catalogue))
+        except BaseException:
+            store.close()
+            raise
+        return exchange
+
+    # -- accounts and funds ------------------------------------------------------------
+
+    def create_account(self, name: str) -> str:
+        """Create an account; its id is ``name`` (letters, digits, ``_.-``), unique on this exchange."""
+        return self._run(CreateAccount(edge.account_name(name)), lambda outcome: name)
+
+    def deposit(self, account: str, asset: str, amount: Decimal | int | str) -> Balance:
+        """Credit paper money; returns the new balance of ``asset``."""
+        spec = self._engine.asset(asset)
+        command = Deposit(edge.account_name(account), spec.code, edge.amount_units(spec, amount))
+        return self._run(command, lambda outcome: self._balance(account, spec.code))
+
+    def withdraw(self, account: str, asset: str, amount: Decimal | int | str) -> Withdrawal:
+        """Take ``amount`` out; the asset's withdrawal fee is part of it, ``amount - fee`` leaves."""
+        spec = self._engine.asset(asset)
+        units = edge.amount_units(spec, amount)
+        command = Withdraw(edge.account_name(account), spec.code, units)
+        fee = spec.withdrawal_fee_units
+        return self._run(
+            command,
+            lambda outcome: Withdrawal(
+                account, spec.code, spec.to_decimal(units), spec.to_decimal(fee), spec.to_decimal(units - fee)
+            ),
+        )
+
+    def balances(self, account: str) -> dict[str, Balance]:
+        """``{asset: Balance(available, locked)}`` for every asset the account has touched."""
+        with self._lock:
+            state_ = self._engine.account(edge.account_name(account))
+            return {asset: self._balance(account, asset) for asset in sorted(state_.rows)}
+
+    def fee_balances(self) -> dict[str, Balance]:
+        """What the exchange has earned in fees, per asset."""
+        with self._lock:
+            return {asset: self._balance(FEE_ACCOUNT, asset) for asset in sorted(self._engine.fee_rows)}
+
+    # -- orders ------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        account: str,
+        market: str,
+        side: str,
+        type: str,
+        price: Decimal | int | str | None = None,
+        quantity: Decimal | int | str | None = None,
+        *,
+        quote_quantity: Decimal | int | str | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        self_trade_prevention: str | None = None,
+    ) -> OrderView:
+        """Place an order. ``type``: limit, market or limit_maker; ``time_in_force``: GTC (default), IOC, FOK.
+
+        A market order takes ``quantity`` (base) or ``quote_quantity`` (spend that much quote, fees
+        included, when buying; receive up to that much, before fees, when selling). A repeated
+        ``client_order_id`` returns the original order (``duplicate=True``).
+        """
+        return self._run(*self._place_order(**_arguments(locals())))
+
+    def _place_order(self, account, market, side, type, price, quantity, quote_quantity, time_in_force,
+                     client_order_id, self_trade_prevention) -> tuple[Any, Shape]:
+        spec = self._engine.market(market).spec
+        command = edge.place_order_command(
+            spec, account, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
+            self_trade_prevention,
+        )
+        return command, lambda outcome: order_view(outcome.order, spec, outcome.events, outcome.duplicate)
+
+    def cancel_order(self, account: str, order_id: int | str) -> OrderView:
+        return self._run(*self._cancel_order(account, order_id))
+
+    def _cancel_order(self, account, order_id) -> tuple[Any, Shape]:
+        return CancelOrder(edge.account_name(account), edge.order_id(order_id)), self._order_shape
+
+    def cancel_all_orders(self, account: str, market: str) -> list[OrderView]:
+        """Cancel every open order of ``account`` in ``market``; returns them (possibly none)."""
+        return self._run(*self._cancel_all_orders(account, market))
+
+    def _cancel_all_orders(self, account, market) -> tuple[Any, Shape]:
+        spec = self._engine.market(market).spec
+        return CancelAllOrders(edge.account_name(account), spec.symbol), lambda outcome: [
+            order_view(order, spec, outcome.events) for order in outcome.orders
+        ]
+
+    def reduce_order(self, account: str, order_id: int | str, quantity: Decimal | int | str) -> OrderView:
+        """Lower an open order's total ``quantity`` (still above what has filled); it keeps its place."""
+        return self._run(*self._reduce_order(account, order_id, quantity))
+
+    def _reduce_order(self, account, order_id, quantity) -> tuple[Any, Shape]:
+        with self._lock:
+            order = self._engine.find_order(edge.account_name(account), edge.order_id(order_id))
+            spec = self._engine.markets[order.market].spec
+        return ReduceOrder(account, order.id, edge.quantity_lots(spec, quantity)), self._order_shape
+
+    def order(self, account: str, order_id: int | str) -> OrderView:
+        """An order of ``account``: open, or closed recently (or ever, if it had a client order id)."""
+        with self._lock:
+            order = self._engine.find_order(edge.account_name(account), edge.order_id(order_id))
+            return order_view(order, self._engine.markets[order.market].spec)
+
+    def order_by_client_id(self, account: str, client_order_id: str) -> OrderView:
+        with self._lock:
+            state_ = self._engine.account(edge.account_name(account))
+            order = state_.client_orders.get(client_order_id)
+            if order is None:
+                raise SpotlabError(
+                    ErrorCode.ORDER_NOT_FOUND, f"no order with client order id {client_order_id!r} for {account!r}"
+                )
+            return order_view(order, self._engine.markets[order.market].spec)
+
+    def open_orders(self, account: str, market: str | None = None) -> list[OrderView]:
+        """Open orders of ``account`` (in one market if given), oldest first."""
+        with self._lock:
+            state_ = self._engine.account(edge.account_name(account))
+            if market is not None:
+                self._engine.market(market)
+            return [
+                order_view(order, self._engine.markets[order.market].spec)
+                for order in state_.open_orders.values()
+                if market is None or order.market == market
+            ]
+
+    # -- market data -------------------------------------------------------------------
+
+    def markets(self) -> list[MarketView]:
+        with self._lock:
+            return [market_view(m.spec, m.status) for m in self._engine.markets.values()]
+
+    def market(self, symbol: str) -> MarketView:
+        with self._lock:
+            m = self._engine.market(symbol)
+            return market_view(m.spec, m.status)
+
+    def order_book(self, market: str, depth: int | None = 10) -> BookView:
+        """Aggregated depth (L2): ``depth`` levels a side (``None``: all), best first, and the book sequence."""
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"depth must be a positive integer or None, got {depth!r}")
+        with self._lock:
+            m = self._engine.market(market)
+            spec = m.spec
+            bids, asks = m.book.depth(depth)
+            return BookView(
+                spec.symbol,
+                [(spec.price(p), spec.quantity(q)) for p, q in bids],
+                [(spec.price(p), spec.quantity(q)) for p, q in asks],
+                m.book.sequence,
+            )
+
+    def order_book_orders(self, market: str) -> Level3View:
+        """Every resting order (L3), in priority order; accounts are not shown."""
+        with self._lock:
+            m = self._engine.market(market)
+            spec = m.spec
+            bids, asks = m.book.level3()
+
+            def view(orders):
+                return [BookOrder(o.id, spec.price(o.price), spec.quantity(o.remaining)) for o in orders]
+
+            return Level3View(spec.symbol, view(bids), view(asks), m.book.sequence)
+
+    def trades(self, market: str, limit: int = 100) -> list[Trade]:
+        """The market's most recent trades, newest first (the last 1,000 are kept in memory)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"limit must be a positive integer, got {limit!r}")
+        with self._lock:
+            m = self._engine.market(market)
+            recent = list(m.trades)[-limit:]
+            return [trade_view(m.spec, trade) for trade in reversed(recent)]
+
+    # -- administration ----------------------------------------------------------------
+
+    def halt_market(self, market: str) -> MarketView:
+        """Stop accepting new orders in ``market``; cancels still work."""
+        return self._set_status(market, MarketStatus.HALTED)
+
+    def resume_market(self, market: str) -> MarketView:
+        return self._set_status(market, MarketStatus.TRADING)
+
+    def _set_status(self, market: str, status: MarketStatus) -> MarketView:
+        spec = self._engine.market(market).spec
+        return self._run(SetMarketStatus(spec.symbol, status), lambda outcome: self.market(spec.symbol))
+
+    def _list_catalogue(self, catalogue: Catalogue) -> None:
+        for asset in catalogue.assets.values():
+            self._run(
+                ListAsset(asset.code, asset.precision, str(asset.withdrawal_fee), str(asset.min_withdrawal)),
+                lambda outcome: None,
+            )
+        for spec in catalogue.markets.values():
+            d = spec.describe()
+            self._run(
+                ListMarket(
+                    spec.symbol, d["tick_size"], d["lot_size"], d["min_quantity"], d["min_notional"],
+                    d["maker_fee"], d["taker_fee"], spec.status,
+                ),
+                lambda outcome: None,
+            )
+
+    # -- the event log -----------------------------------------------------------------
+
+    @property
+    def last_sequence(self) -> int:
+        """The sequence number of the newest event."""
+        with self._lock:
+            return self._engine.seq
+
+    @property
+    def url(self) -> str:
+        return self._store.url
+
+    def events(self, after: int = 0) -> Iterator[Event]:
+        """Durable events with sequence numbers above ``after``, oldest first."""
+        for record in self._store.records():
+            if record.events[-1].seq <= after:
+                continue
+            for event in record.events:
+                if event.seq > after:
+                    yield event
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every event once it is durable, in order; returns an unsubscribe function.
+
+        Callbacks run on the store's writer thread: keep them quick (hand work to a queue).
+        """
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def _publish(self, records: list[LogRecord]) -> None:
+        for callback in list(self._subscribers):
+            for record in records:
+                for event in record.events:
+                    callback(event)
+
+    def state_hash(self) -> str:
+        """SHA-256 of the whole trading state (books, balances, holds, orders, client ids, sequences)."""
+        with self._lock:
+            return state.state_hash(self._engine)
+
+    def check_invariants(self) -> None:
+        """Raise ``AssertionError`` if any invariant of DESIGN.md is broken (tests call this)."""
+        with self._lock:
+            self._engine.check_invariants()
+
+    def snapshot(self) -> int:
+        """Write a snapshot now (durable stores); returns the record index it covers."""
+        with self._lock:
+            self._check_usable()
+            self._take_snapshot()
+            index = self._index
+        self._store.wait(index)
+        return index
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"records": self._index, "events": self._engine.seq, **self._store.stats()}
+
+    def close(self) -> None:
+        """Snapshot if worthwhile, flush the store and release it. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._failed is None and self._snapshot_every is not None and self._index > self._snapshot_index:
+                self._take_snapshot()
+        self._store.close()
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- running commands ---------------------------------------------------------------
+
+    def execute(self, command: Any) -> Outcome:
+        """Apply a ready-made command, wait until it is durable, raise its rejection if any."""
+        return self._run(command, lambda outcome: outcome)
+
+    def apply(self, command: Any) -> tuple[Outcome, int]:
+        """Apply a command without waiting for durability: ``(outcome, index)``; then ``wait_durable(index)``.
+
+        For pipelined callers (benchmarks, bulk loaders) that acknowledge in groups.
+        """
+        outcome, index, _ = self._apply(command, None)
+        return outcome, index
+
+    def wait_durable(self, index: int) -> None:
+        self._store.wait(index)
+
+    def _apply(self, command: Any, shape: Shape | None) -> tuple[Outcome, int, Any]:
+        with self._lock:
+            self._check_usable()
+            ts = self._clock.now_ns()
+            if ts < self._last_ts:
+                ts = self._last_ts
+            outcome = self._engine.apply(command, ts)
+            self._last_ts = ts
+            if outcome.events:
+                self._index += 1
+                try:
+                    self._store.append(LogRecord(self._index, ts, command, outcome.events))
+                except SpotlabError as error:
+                    self._failed = error
+                    raise
+                if self._snapshot_every is not None and self._index - self._snapshot_index >= self._snapshot_every:
+                    self._take_snapshot()
+            value = shape(outcome) if shape is not None and outcome.error is None else None
+            return outcome, self._index, value
+
+    def _run(self, command: Any, shape: Shape[T]) -> T:
+        outcome, index, value = self._apply(command, shape)
+        if outcome.error is not None:
+            raise outcome.error
+        self._store.wait(index)
+        return value
+
+    async def _run_async(self, command: Any, shape: Shape[T]) -> T:
+        outcome, index, value = self._apply(command, shape)
+        if outcome.error is not None:
+            raise outcome.error
+        await self._store.wait_async(index)
+        return value
+
+    def _take_snapshot(self) -> None:
+        self._store.snapshot(self._index, state.encode(state.snapshot(self._engine)))
+        self._snapshot_index = self._index
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise SpotlabError(
+                ErrorCode.STORE_UNAVAILABLE, f"the exchange stopped after a store failure: {self._failed.message}"
+            )
+        if self._closed:
+            raise SpotlabError(ErrorCode.EXCHANGE_CLOSED, "the exchange is closed")
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _balance(self, account: str, asset: str) -> Balance:
+        rows = self._engine.ledger.rows.get(account)
+        if rows is None:
+            raise SpotlabError(ErrorCode.UNKNOWN_ACCOUNT, f"unknown account {account!r}", account=account)
+        row = rows.get(asset)
+        spec = self._engine.assets[asset]
+        return Balance(spec.to_decimal(row[0] if row else 0), spec.to_decimal(row[1] if row else 0))
+
+    def _order_shape(self, outcome: Outcome) -> OrderView:
+        order = outcome.order
+        return order_view(order, self._engine.markets[order.market].spec, outcome.events)
+
+    def __repr__(self) -> str:
+        return f"Exchange({self._store.url}, {len(self._engine.markets)} markets, {len(self._engine.accounts)} accounts)"
+
+
+class AsyncExchange:
+    """``exchange.aio``: the commands as coroutines that await durability without blocking the loop."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    async def place_order(self, account, market, side, type, price=None, quantity=None, *, quote_quantity=None,
+                          time_in_force=None, client_order_id=None, self_trade_prevention=None) -> OrderView:
+        ex = self._exchange
+        return await ex._run_async(*ex._place_order(**_arguments(locals(), skip=("ex",))))
+
+    async def cancel_order(self, account: str, order_id: int | str) -> OrderView:
+        return await self._exchange._run_async(*self._exchange._cancel_order(account, order_id))
+
+    async def cancel_all_orders(self, account: str, market: str) -> list[OrderView]:
+        return await self._exchange._run_async(*self._exchange._cancel_all_orders(account, market))
+
+    async def reduce_order(self, account: str, order_id: int | str, quantity) -> OrderView:
+        return await self._exchange._run_async(*self._exchange._reduce_order(account, order_id, quantity))
+
+    async def execute(self, command: Any) -> Outcome:
+        return await self._exchange._run_async(command, lambda outcome: outcome)
+
+
+def _arguments(local_vars: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: v for k, v in local_vars.items() if k != "self" and k not in skip}

@@ -1,0 +1,269 @@
+"""What callers get back: immutable views in ``Decimal`` and UTC ``datetime``.
+
+Invariants
+- Views are snapshots taken when the command finished; they never change later
+  and never expose engine objects.
+- Every amount is exact (``Decimal`` from integers). The two derived figures that
+  can need rounding are named here: ``average_price`` is rounded half-even to
+  eight more decimals than the market's tick, and ``slippage_bps`` to two
+  decimals.
+- Slippage is measured on an order's taker fills only, against the best opposite
+  price when the order arrived; positive means worse than that price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+from spotlab.clock import ns_to_datetime
+from spotlab.core.events import Event, OrderFilled
+from spotlab.core.markets import MarketSpec
+from spotlab.core.orders import Order, Side
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    available: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.available + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One of an order's trades, from that order's side."""
+
+    trade_id: int
+    price: Decimal
+    quantity: Decimal
+    notional: Decimal
+    fee: Decimal
+    fee_asset: str
+    role: str  # "maker" or "taker"
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: int
+    account: str
+    market: str
+    side: str
+    type: str
+    time_in_force: str
+    self_trade_prevention: str
+    status: str
+    price: Decimal | None
+    quantity: Decimal | None
+    quote_quantity: Decimal | None
+    filled_quantity: Decimal
+    remaining_quantity: Decimal
+    filled_notional: Decimal
+    average_price: Decimal | None
+    fees: Decimal
+    fee_asset: str
+    client_order_id: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    fills: tuple[Fill, ...] = ()
+    arrival_price: Decimal | None = None
+    slippage: Decimal | None = None
+    slippage_bps: Decimal | None = None
+    duplicate: bool = False  # True when a repeated client order id returned the original order
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: int
+    market: str
+    price: Decimal
+    quantity: Decimal
+    taker_side: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BookView:
+    """Aggregated depth (L2), best first, with the book's sequence number."""
+
+    market: str
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+    sequence: int
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        return self.asks[0][0] if self.asks else None
+
+    @property
+    def spread(self) -> Decimal | None:
+        if not self.bids or not self.asks:
+            return None
+        return self.asks[0][0] - self.bids[0][0]
+
+    @property
+    def mid(self) -> Decimal | None:
+        if not self.bids or not self.asks:
+            return None
+        return (self.asks[0][0] + self.bids[0][0]) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class BookOrder:
+    """One resting order in the per-order (L3) view; accounts are not shown."""
+
+    order_id: int
+    price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Level3View:
+    market: str
+    bids: list[BookOrder]
+    asks: list[BookOrder]
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    symbol: str
+    base: str
+    quote: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_quantity: Decimal
+    min_notional: Decimal
+    maker_fee: Decimal
+    taker_fee: Decimal
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    account: str
+    asset: str
+    amount: Decimal  # taken from the account
+    fee: Decimal
+    sent: Decimal  # amount - fee, what left the exchange
+
+
+def market_view(spec: MarketSpec, status: str) -> MarketView:
+    return MarketView(
+        spec.symbol,
+        spec.base.code,
+        spec.quote.code,
+        spec.tick_size,
+        spec.lot_size,
+        spec.min_quantity,
+        spec.min_notional,
+        spec.maker_fee,
+        spec.taker_fee,
+        str(status),
+    )
+
+
+def order_view(order: Order, spec: MarketSpec, events: list[Event] = (), duplicate: bool = False) -> OrderView:
+    """The view of ``order`` now; ``events`` (of the command that placed it) supply its fills."""
+    quote = spec.quote
+    fills = tuple(_fills(order, spec, events))
+    filled = spec.quantity(order.filled)
+    average = _average_price(spec, order.filled_notional, order.filled) if order.filled else None
+    arrival = spec.price(order.arrival_price) if order.arrival_price else None
+    slippage = slippage_bps = None
+    taker_fills = [f for f in fills if f.role == "taker"]
+    if arrival is not None and taker_fills:
+        lots = sum(f.quantity for f in taker_fills)
+        taker_average = sum(f.price * f.quantity for f in taker_fills) / lots
+        slippage = (taker_average - arrival) if order.side is Side.BUY else (arrival - taker_average)
+        slippage = _round_price(spec, slippage)
+        with localcontext() as ctx:
+            ctx.prec = 34
+            slippage_bps = (slippage / arrival * 10_000).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    by_amount = order.quantity == 0 and order.quote_quantity > 0
+    return OrderView(
+        id=order.id,
+        account=order.account,
+        market=order.market,
+        side=str(order.side),
+        type=str(order.type),
+        time_in_force=str(order.time_in_force),
+        self_trade_prevention=str(order.self_trade_prevention),
+        status=str(order.status),
+        price=spec.price(order.price) if order.price else None,
+        quantity=None if by_amount else spec.quantity(order.quantity),
+        quote_quantity=quote.to_decimal(order.quote_quantity) if by_amount else None,
+        filled_quantity=filled,
+        remaining_quantity=spec.quantity(order.remaining) if order.is_open else Decimal(0),
+        filled_notional=quote.to_decimal(order.filled_notional),
+        average_price=average,
+        fees=quote.to_decimal(order.fees),
+        fee_asset=quote.code,
+        client_order_id=order.client_order_id,
+        reason=order.reason,
+        created_at=ns_to_datetime(order.created),
+        updated_at=ns_to_datetime(order.updated),
+        fills=fills,
+        arrival_price=arrival,
+        slippage=slippage,
+        slippage_bps=slippage_bps,
+        duplicate=duplicate,
+    )
+
+
+def trade_view(spec: MarketSpec, trade: tuple[int, int, int, int, Side]) -> Trade:
+    trade_id, ts, price, lots, taker_side = trade
+    return Trade(trade_id, spec.symbol, spec.price(price), spec.quantity(lots), str(taker_side), ns_to_datetime(ts))
+
+
+def _fills(order: Order, spec: MarketSpec, events: list[Event]):
+    quote = spec.quote
+    for event in events:
+        if type(event) is not OrderFilled:
+            continue
+        if event.taker_order_id == order.id:
+            role, fee = "taker", event.taker_fee
+        elif event.maker_order_id == order.id:
+            role, fee = "maker", event.maker_fee
+        else:
+            continue
+        yield Fill(
+            event.trade_id,
+            spec.price(event.price),
+            spec.quantity(event.quantity),
+            quote.to_decimal(event.notional),
+            quote.to_decimal(fee),
+            quote.code,
+            role,
+            ns_to_datetime(event.ts),
+        )
+
+
+def _average_price(spec: MarketSpec, notional: int, lots: int) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        value = spec.quote.to_decimal(notional) / spec.quantity(lots)
+    return _round_price(spec, value)
+
+
+def _round_price(spec: MarketSpec, value: Decimal) -> Decimal:
+    """Half-even to eight decimals past the tick, shown with the tick's decimals when that is exact."""
+    tick_exponent = spec.tick_size.as_tuple().exponent
+    with localcontext() as ctx:
+        ctx.prec = 60
+        rounded = value.quantize(Decimal(1).scaleb(tick_exponent - 8), ROUND_HALF_EVEN)
+        short = rounded.quantize(Decimal(1).scaleb(min(tick_exponent, 0)))
+        return short if short == rounded else rounded.normalize()

@@ -1,0 +1,53 @@
+"""The store interface: a durable, append-only log of records plus snapshots.
+
+Invariants
+- ``append`` queues a record; ``wait(index)`` returns once that record and every
+  record before it is durable (committed and synced), or raises
+  ``STORE_UNAVAILABLE`` if the store failed. Nothing is acknowledged before that.
+- Group commit: records appended while a commit is in flight go together in the
+  next one, so durability costs one sync per group, not per command.
+- After a write failure the store is failed for good (fail-stop): the process's
+  memory may be ahead of the log, so the exchange must be reopened, which
+  rebuilds from what is durable.
+- ``snapshot(index, data)`` is written in order with the records: it never
+  becomes visible before the records it covers.
+- Only one process writes a store at a time; a second one gets ``STORE_LOCKED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from spotlab.store.records import LogRecord
+
+
+class Store(Protocol):
+    url: str
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        """``(index, data)`` of the newest snapshot, if any."""
+
+    def records(self, after: int = 0) -> Iterator[LogRecord]:
+        """Durable records with ``index > after``, in order."""
+
+    def append(self, record: LogRecord) -> None:
+        """Queue ``record`` for the next group commit."""
+
+    def snapshot(self, index: int, data: bytes) -> None:
+        """Queue a snapshot covering records up to ``index``."""
+
+    def wait(self, index: int) -> None:
+        """Block until record ``index`` is durable."""
+
+    async def wait_async(self, index: int) -> None:
+        """Await until record ``index`` is durable (for asyncio servers)."""
+
+    def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
+        """Call ``callback`` with each newly durable batch of records, in log order."""
+
+    def stats(self) -> dict[str, int]:
+        """Counters: records and commits written so far."""
+
+    def close(self) -> None:
+        """Flush what is queued, then release the store."""

@@ -1,0 +1,196 @@
+"""Group commit: one writer thread turns queued records into as few commits as possible.
+
+Invariants
+- Records are written in append order, each batch in one transaction; ``durable``
+  only moves forward, and only after the backend's commit returned.
+- Waiters (threads and asyncio tasks) are released when their record is durable,
+  or get ``STORE_UNAVAILABLE`` when the writer failed. After a failure nothing more
+  is accepted (fail-stop); the exchange must be reopened.
+- Listeners (``on_durable``) see every durable batch once, in log order, on the
+  writer thread: they must be quick (hand work to a queue).
+- ``close`` drains the queue before the backend is released.
+
+A backend implements ``_connect`` (in the writer thread), ``_write(rows,
+snapshots)`` (one transaction, commit and sync), ``_disconnect`` and ``_release``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.store.records import LogRecord, encode_record
+
+Row = tuple[int, int, int, int, bytes]  # index, ts, first_seq, last_seq, body
+
+
+class GroupCommitStore:
+    url: str
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._done = threading.Condition(self._lock)
+        self._queue: list[LogRecord] = []
+        self._snapshots: list[tuple[int, bytes]] = []
+        self._durable = 0
+        self._failure: BaseException | None = None
+        self._closing = False
+        self._listeners: list[Callable[[list[LogRecord]], None]] = []
+        self._async_waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._commits = 0
+        self._written = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"spotlab-writer({self.url})", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._unavailable()
+
+    # -- backend hooks -------------------------------------------------------------
+
+    def _connect(self) -> None:
+        raise NotImplementedError
+
+    def _write(self, rows: list[Row], snapshots: list[tuple[int, bytes]]) -> None:
+        raise NotImplementedError
+
+    def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Give up the store's process lock (after the writer stopped)."""
+
+    # -- the writer side --------------------------------------------------------------
+
+    def append(self, record: LogRecord) -> None:
+        with self._lock:
+            if self._failure is not None or self._closing:
+                raise self._unavailable()
+            self._queue.append(record)
+            if len(self._queue) == 1:
+                self._work.notify()
+
+    def snapshot(self, index: int, data: bytes) -> None:
+        with self._lock:
+            if self._failure is not None or self._closing:
+                raise self._unavailable()
+            self._snapshots.append((index, data))
+            self._work.notify()
+
+    def wait(self, index: int) -> None:
+        with self._lock:
+            while self._durable < index:
+                if self._failure is not None:
+                    raise self._unavailable()
+                self._done.wait()
+
+    async def wait_async(self, index: int) -> None:
+        with self._lock:
+            if self._durable >= index:
+                return
+            if self._failure is not None:
+                raise self._unavailable()
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            self._async_waiters.append((index, loop, future))
+        await future
+
+    def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
+        self._listeners.append(callback)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"records": self._written, "commits": self._commits, "durable": self._durable}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._work.notify()
+        self._thread.join()
+        self._release()
+        if self._failure is not None:
+            raise self._unavailable()
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._connect()
+        except BaseException as error:  # noqa: BLE001 - reported to the opener
+            self._failure = error
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                with self._lock:
+                    while not self._queue and not self._snapshots and not self._closing:
+                        self._work.wait()
+                    if not self._queue and not self._snapshots:
+                        break  # closing and drained
+                    batch, self._queue = self._queue, []
+                    snapshots, self._snapshots = self._snapshots, []
+                try:
+                    rows = [(r.index, r.ts, r.events[0].seq, r.events[-1].seq, encode_record(r)) for r in batch]
+                    self._write(rows, snapshots)
+                except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
+                    self._fail(error)
+                    return
+                with self._lock:
+                    if batch:
+                        self._durable = batch[-1].index
+                    self._commits += 1
+                    self._written += len(batch)
+                    self._done.notify_all()
+                    self._wake_async()
+                for listener in self._listeners:
+                    listener(batch)
+        finally:
+            try:
+                self._disconnect()
+            except Exception:  # noqa: BLE001 - nothing left to protect
+                pass
+
+    def _fail(self, error: BaseException) -> None:
+        with self._lock:
+            self._failure = error
+            self._done.notify_all()
+            waiters, self._async_waiters = self._async_waiters, []
+        for _index, loop, future in waiters:
+            loop.call_soon_threadsafe(_settle_future, future, self._unavailable())
+
+    def _wake_async(self) -> None:
+        durable = self._durable
+        keep = []
+        for waiter in self._async_waiters:
+            index, loop, future = waiter
+            if index <= durable:
+                loop.call_soon_threadsafe(_settle_future, future, None)
+            else:
+                keep.append(waiter)
+        self._async_waiters = keep
+
+    def _unavailable(self) -> SpotlabError:
+        if self._closing and self._failure is None:
+            return SpotlabError(ErrorCode.EXCHANGE_CLOSED, f"the store {self.url} is closed")
+        return SpotlabError(
+            ErrorCode.STORE_UNAVAILABLE,
+            f"the store {self.url} failed ({type(self._failure).__name__}: {self._failure}); nothing after the "
+            "last acknowledged command was saved; reopen the exchange to continue from what is durable",
+        )
+
+
+
+
+def _settle_future(future: asyncio.Future, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

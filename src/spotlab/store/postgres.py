@@ -1,0 +1,141 @@
+"""The PostgreSQL store: the same log and snapshots, in a schema of one database.
+
+Invariants
+- Each group commit is one transaction (records arrive by binary ``COPY``); with
+  PostgreSQL's default ``synchronous_commit = on`` a commit returns only when the
+  WAL is flushed, so one flush covers the whole group.
+- The schema is chosen with ``?schema=name`` in the URL (default ``spotlab``); the
+  rest of the URL goes to psycopg unchanged.
+- One process writes a schema at a time: the opener takes a session advisory lock
+  that PostgreSQL releases when the connection ends, also when the process dies.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.store.group_commit import GroupCommitStore, Row
+from spotlab.store.records import LogRecord, decode_record
+
+FORMAT = "1"
+SNAPSHOTS_KEPT = 2
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(conninfo, schema)`` from a ``postgresql://...?schema=x`` URL."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = "spotlab"
+    rest = []
+    for key, value in query:
+        if key == "schema":
+            schema = value
+        else:
+            rest.append((key, value))
+    if not _SCHEMA_NAME.match(schema):
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT, f"schema must be lower-case letters, digits and '_', got {schema!r}"
+        )
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), schema
+
+
+class PostgresStore(GroupCommitStore):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, self.schema = split_url(url)
+        try:
+            self._lock_conn = psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as error:
+            raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, f"cannot connect to {url}: {error}") from None
+        key = zlib.crc32(f"spotlab:{self.schema}".encode())
+        locked = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+        if not locked:
+            self._lock_conn.close()
+            raise SpotlabError(
+                ErrorCode.STORE_LOCKED, f"schema {self.schema} is open in another spotlab process; close that one first"
+            )
+        s = self.schema
+        try:
+            with self._lock_conn.transaction():
+                self._lock_conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+                self._lock_conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {s}.log (idx bigint PRIMARY KEY, ts bigint NOT NULL, "
+                    "first_seq bigint NOT NULL, last_seq bigint NOT NULL, body bytea NOT NULL)"
+                )
+                self._lock_conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.snapshots (idx bigint PRIMARY KEY, body bytea NOT NULL)")
+                self._lock_conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL)")
+                row = self._lock_conn.execute(f"SELECT value FROM {s}.meta WHERE key = 'format'").fetchone()
+                if row is None:
+                    self._lock_conn.execute(f"INSERT INTO {s}.meta VALUES ('format', %s)", (FORMAT,))
+                elif row[0] != FORMAT:
+                    raise SpotlabError(
+                        ErrorCode.STORE_CORRUPT, f"schema {s} has store format {row[0]}; this spotlab reads {FORMAT}"
+                    )
+        except BaseException:
+            self._lock_conn.close()
+            raise
+        super().__init__()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        with psycopg.connect(self._conninfo) as conn:
+            row = conn.execute(f"SELECT idx, body FROM {self.schema}.snapshots ORDER BY idx DESC LIMIT 1").fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def records(self, after: int = 0) -> Iterator[LogRecord]:
+        with psycopg.connect(self._conninfo) as conn, conn.transaction():
+            with conn.cursor(name="spotlab_records") as cursor:
+                cursor.itersize = 10_000
+                cursor.execute(f"SELECT body FROM {self.schema}.log WHERE idx > %s ORDER BY idx", (after,))
+                for (body,) in cursor:
+                    yield decode_record(body)
+
+    # -- writing (writer thread) ------------------------------------------------------
+
+    def _connect(self) -> None:
+        self._conn = psycopg.connect(self._conninfo)
+
+    def _write(self, rows: list[Row], snapshots: list[tuple[int, bytes]]) -> None:
+        s = self.schema
+        conn = self._conn
+        with conn.transaction():
+            with conn.cursor() as cursor:
+                if rows:
+                    with cursor.copy(f"COPY {s}.log (idx, ts, first_seq, last_seq, body) FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types(["int8", "int8", "int8", "int8", "bytea"])
+                        for row in rows:
+                            copy.write_row(row)
+                for index, data in snapshots:
+                    cursor.execute(
+                        f"INSERT INTO {s}.snapshots VALUES (%s, %s) ON CONFLICT (idx) DO UPDATE SET body = EXCLUDED.body",
+                        (index, data),
+                    )
+                if snapshots:
+                    cursor.execute(
+                        f"DELETE FROM {s}.snapshots WHERE idx NOT IN "
+                        f"(SELECT idx FROM {s}.snapshots ORDER BY idx DESC LIMIT %s)",
+                        (SNAPSHOTS_KEPT,),
+                    )
+
+    def _disconnect(self) -> None:
+        self._conn.close()
+
+    def _release(self) -> None:
+        if not self._lock_conn.closed:
+            self._lock_conn.close()
+
+
+def drop_schema(url: str) -> None:
+    """Drop a store's schema (for tests)."""
+    conninfo, schema = split_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -15,6 +15,9 @@ Invariants
   what recovery and replay rely on.
 - Event sequence numbers are global and gap-free; order ids are global; trade ids
   count per market.
+- Every integer the engine keeps fits in a signed 64 bits (``MAX_UNITS``): the total
+  deposited per asset is capped there, which bounds every balance, hold and fill,
+  and orders whose price, quantity or notional would exceed it are refused.
 
 Order placement lives in ``spotlab.core.placement``; this module holds the state
 and the other commands.
@@ -57,6 +60,8 @@ from spotlab.core.fees import buy_hold
 from spotlab.core.ledger import FEE_ACCOUNT, Ledger, Row, release
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
 from spotlab.core.orders import Action, Order, Side, transition
+from spotlab.core.outcome import Outcome
+from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -91,26 +96,6 @@ class AccountState:
         self.rows = rows
         self.open_orders: dict[int, Order] = {}
         self.client_orders: dict[str, Order] = {}
-
-
-class Outcome:
-    """What one command did."""
-
-    __slots__ = ("events", "order", "orders", "duplicate", "error")
-
-    def __init__(
-        self,
-        events: list[Event],
-        order: Order | None = None,
-        orders: list[Order] | None = None,
-        duplicate: bool = False,
-        error: SpotlabError | None = None,
-    ) -> None:
-        self.events = events
-        self.order = order
-        self.orders = orders
-        self.duplicate = duplicate
-        self.error = error
 
 
 class Engine:
@@ -308,6 +293,12 @@ class Engine:
         if command.amount <= 0:
             raise SpotlabError(
                 ErrorCode.INVALID_NUMBER, f"a deposit must be positive, got {asset.to_decimal(command.amount)}"
+            )
+        if self.ledger.deposited.get(asset.code, 0) + command.amount > MAX_UNITS:
+            raise SpotlabError(
+                ErrorCode.INVALID_NUMBER,
+                f"this deposit would take the exchange's total {asset.code} past what it can represent "
+                f"({asset.to_decimal(MAX_UNITS)} {asset.code})",
             )
         row = self.ledger.row(command.account, asset.code)
         self.ledger.deposit(row, asset.code, command.amount)

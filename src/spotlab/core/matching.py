@@ -49,6 +49,9 @@ class Plan:
         self.stop: str | None = None
 
 
+NOTHING = Plan()  # the plan of an order that meets nothing: shared, never changed
+
+
 def would_cross(book: OrderBook, side: Side, price: int) -> bool:
     """Whether a limit order at ``price`` would trade at once (the post-only test)."""
     opposite = book.asks if side is Side.BUY else book.bids
@@ -71,25 +74,23 @@ def plan(
 
     ``limit`` is in ticks (0: no limit); ``max_lots`` caps the lots; ``budget`` (quote
     minor units) optionally caps ``notional + floor(notional * rate)`` summed per fill.
+    A plan that trades nothing is the shared ``NOTHING``; plans are never mutated.
     """
-    result = Plan()
-    entries = result.entries
     opposite = book.asks if side is Side.BUY else book.bids
-    best = opposite.best
-    if best is None:
-        return result
+    level = opposite.best
+    if level is None:
+        return NOTHING
     sign = opposite.sign
     limit_key = sign * limit if limit else None
-    if limit_key is not None and best.key > limit_key:
-        return result
+    if limit_key is not None and level.key > limit_key:
+        return NOTHING
+    result = Plan()
+    entries = result.entries
     check_self = stp is not _NONE
     remaining = max_lots
     total_notional = total_cost = 0
-    levels = opposite.levels
-    for key in opposite.keys:
-        if limit_key is not None and key > limit_key:
-            break
-        level = levels[key * sign]
+    deeper = None  # iterator over the keys past the best level, made only when needed
+    while True:
         price = level.price
         lot_cost = price * notional_unit
         cap = remaining
@@ -125,6 +126,13 @@ def plan(
         remaining -= taken
         if result.stop is not None or remaining == 0:
             break
+        if deeper is None:
+            deeper = iter(opposite.keys)
+            next(deeper)  # the best level, done
+        key = next(deeper, None)
+        if key is None or (limit_key is not None and key > limit_key):
+            break
+        level = opposite.levels[key * sign]
     result.lots = max_lots - remaining
     result.notional = total_notional
     result.cost = total_cost

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from spotlab.core.commands import PlaceOrder
 from spotlab.core.events import Event, OrderExpired, OrderFilled, OrderPlaced, OrderRejected
 from spotlab.core.fees import buy_hold
-from spotlab.core.ledger import Row, hold, release
+from spotlab.core.ledger import FEE_ACCOUNT, Row, hold, release
 from spotlab.core.markets import FEE_SCALE, MarketSpec, MarketStatus
 from spotlab.core.matching import BUDGET_SPENT, SELF_TRADE, execute, plan, would_cross
 from spotlab.core.orders import (
@@ -39,10 +39,12 @@ from spotlab.core.orders import (
     TimeInForce,
     transition,
 )
+from spotlab.core.outcome import Outcome
+from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
 
 if TYPE_CHECKING:
-    from spotlab.core.engine import Engine, Outcome
+    from spotlab.core.engine import Engine
 
 _CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _UNCAPPED = 1 << 62  # lots cap for orders that stop on a budget
@@ -54,10 +56,8 @@ FILL_PART, FILL_REST, EXPIRE = Action.FILL_PART, Action.FILL_REST, Action.EXPIRE
 
 
 def place_order(engine: Engine, command: PlaceOrder, ts: int) -> Outcome:
-    from spotlab.core.engine import Outcome
-
-    market = engine.market(command.market)
-    account = engine.account(command.account)
+    market = engine.markets.get(command.market) or engine.market(command.market)
+    account = engine.accounts.get(command.account) or engine.account(command.account)
     spec = market.spec
     validate(command, spec)
 
@@ -180,7 +180,7 @@ def place_order(engine: Engine, command: PlaceOrder, ts: int) -> Outcome:
 
     if walk is None:
         walk = plan(book, side, account.id, stp, price, quantity, nu)
-    if walk.lots and not (order.time_in_force is FOK and walk.lots < quantity):
+    if walk.entries and not (order.time_in_force is FOK and walk.lots < quantity):
         if quote_quantity:
             order.remaining = walk.lots  # an order by amount trades what its amount bought in the walk
         execute(book, walk)
@@ -197,21 +197,15 @@ def _settle(engine, market_state, taker: Order, entries, ts: int, touched, event
     trades = market_state.trades
     nu, lot_units = spec.notional_unit, spec.lot_units
     maker_rate, taker_rate, max_rate = spec.maker_rate, spec.taker_rate, spec.max_rate
-    fee_row = engine.fee_rows.get(spec.quote.code) or engine.row("@fees", spec.quote.code)
-    touched[id(fee_row)] = fee_row
+    fee_row = None
     is_buy = taker.side is BUY
     taker_base, taker_quote = taker.base_balance, taker.quote_balance
-    touched[id(taker_base)] = taker_base
-    touched[id(taker_quote)] = taker_quote
     by_amount = taker.quantity == 0
     seq = engine.seq
     trade_id = market_state.trade_seq
     market = spec.symbol
     accounts = engine.accounts
     for maker, price, lots in entries:
-        maker_base, maker_quote = maker.base_balance, maker.quote_balance
-        touched[id(maker_base)] = maker_base
-        touched[id(maker_quote)] = maker_quote
         maker.updated = ts
         if lots == 0:  # expired by the taker's self-trade prevention
             maker.status = transition(maker.status, EXPIRE)
@@ -223,6 +217,14 @@ def _settle(engine, market_state, taker: Order, entries, ts: int, touched, event
                 OrderExpired(seq, ts, maker.id, maker.account, market, maker.remaining, released, SELF_TRADE)
             )
             continue
+        if fee_row is None:
+            fee_row = engine.fee_rows.get(spec.quote.code) or engine.row(FEE_ACCOUNT, spec.quote.code)
+            touched[id(taker_base)] = taker_base
+            touched[id(taker_quote)] = taker_quote
+            touched[id(fee_row)] = fee_row
+        maker_base, maker_quote = maker.base_balance, maker.quote_balance
+        touched[id(maker_base)] = maker_base
+        touched[id(maker_quote)] = maker_quote
         notional = price * lots * nu
         maker_fee = notional * maker_rate // FEE_SCALE
         taker_fee = notional * taker_rate // FEE_SCALE
@@ -342,6 +344,8 @@ def validate(command: PlaceOrder, spec: MarketSpec) -> None:
     quantity = command.quantity
     if quantity < 0 or command.quote_quantity < 0 or command.price < 0:
         raise SpotlabError(ErrorCode.INVALID_NUMBER, "price and quantities must not be negative")
+    if quantity > MAX_UNITS or command.quote_quantity > MAX_UNITS or command.price > MAX_UNITS:
+        _too_large(spec)
     if otype is MARKET:
         if command.price:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a market order takes no price; use a limit order")
@@ -376,6 +380,8 @@ def validate(command: PlaceOrder, spec: MarketSpec) -> None:
         if quantity < spec.min_lots:
             _below_min_quantity(spec, quantity)
         notional = command.price * quantity * spec.notional_unit
+        if notional > MAX_UNITS:
+            _too_large(spec)
         if notional < spec.min_notional_units:
             raise SpotlabError(
                 ErrorCode.BELOW_MIN_NOTIONAL,
@@ -408,6 +414,14 @@ def parameters(command: PlaceOrder) -> tuple:
     )
 
 
+def _too_large(spec: MarketSpec) -> None:
+    raise SpotlabError(
+        ErrorCode.INVALID_NUMBER,
+        f"{spec.symbol}: the order is too large for the exchange to represent (its notional may not exceed "
+        f"{spec.quote.to_decimal(MAX_UNITS)} {spec.quote.code})",
+    )
+
+
 def _below_min_quantity(spec: MarketSpec, quantity: int) -> None:
     raise SpotlabError(
         ErrorCode.BELOW_MIN_QUANTITY,
@@ -417,8 +431,6 @@ def _below_min_quantity(spec: MarketSpec, quantity: int) -> None:
 
 
 def _reject(engine: Engine, command: PlaceOrder, ts: int, code: ErrorCode, message: str, **details) -> Outcome:
-    from spotlab.core.engine import Outcome
-
     engine.seq += 1
     event = OrderRejected(
         engine.seq, ts, command.account, command.market, command.side, command.type,

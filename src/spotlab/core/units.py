@@ -24,6 +24,11 @@ _EXACT = Context(prec=200, traps=[Inexact, Rounded, InvalidOperation])
 #: any real balance, it keeps absurd inputs (1E+999) from reaching the engine.
 MAX_MAGNITUDE = Decimal("1e30")
 
+#: The largest integer the engine stores or logs (prices in ticks, quantities in lots,
+#: amounts and notionals in minor units): what a signed 64-bit column and msgpack hold.
+#: The engine refuses anything that would exceed it, so the log can always be written.
+MAX_UNITS = 2**63 - 1
+
 
 def parse_decimal(value: object, field: str) -> Decimal:
     """Turn an edge value into a finite ``Decimal`` or raise ``INVALID_NUMBER``."""

@@ -10,8 +10,9 @@ Invariants
   writer thread: they must be quick (hand work to a queue).
 - ``close`` drains the queue before the backend is released.
 
-A backend implements ``_connect`` (in the writer thread), ``_write(rows,
-snapshots)`` (one transaction, commit and sync), ``_disconnect`` and ``_release``.
+A backend implements ``_last_index`` (at open), ``_connect`` (in the writer thread),
+``_write(rows, snapshots)`` (one transaction, commit and sync), ``_disconnect`` and
+``_release``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class GroupCommitStore:
         self._done = threading.Condition(self._lock)
         self._queue: list[LogRecord] = []
         self._snapshots: list[tuple[int, bytes]] = []
-        self._durable = 0
+        self._durable = self._last_index()  # what earlier sessions made durable
         self._failure: BaseException | None = None
         self._closing = False
         self._listeners: list[Callable[[list[LogRecord]], None]] = []
@@ -50,6 +51,10 @@ class GroupCommitStore:
             raise self._unavailable()
 
     # -- backend hooks -------------------------------------------------------------
+
+    def _last_index(self) -> int:
+        """The index of the newest record already in the store (0 if none)."""
+        raise NotImplementedError
 
     def _connect(self) -> None:
         raise NotImplementedError

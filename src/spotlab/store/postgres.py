@@ -99,6 +99,9 @@ class PostgresStore(GroupCommitStore):
                 for (body,) in cursor:
                     yield decode_record(body)
 
+    def _last_index(self) -> int:
+        return self._lock_conn.execute(f"SELECT coalesce(max(idx), 0) FROM {self.schema}.log").fetchone()[0]
+
     # -- writing (writer thread) ------------------------------------------------------
 
     def _connect(self) -> None:

@@ -92,6 +92,10 @@ class SQLiteStore(GroupCommitStore):
         finally:
             conn.close()
 
+    def _last_index(self) -> int:
+        with self._reader() as conn:
+            return conn.execute("SELECT coalesce(max(idx), 0) FROM log").fetchone()[0]
+
     # -- writing (writer thread) ------------------------------------------------------
 
     def _connect(self) -> None:

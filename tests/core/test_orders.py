@@ -1,0 +1,57 @@
+"""The order lifecycle is an explicit transition table; anything outside it raises."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from spotlab.core.orders import TERMINAL, TRANSITIONS, Action, OrderStatus, transition
+from spotlab.errors import ErrorCode, SpotlabError
+
+NEW, PARTIAL, FILLED = OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
+CANCELED, REJECTED, EXPIRED = OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED
+
+EXPECTED = {
+    (None, Action.ACCEPT): NEW,
+    (None, Action.REJECT): REJECTED,
+    (NEW, Action.FILL_PART): PARTIAL,
+    (NEW, Action.FILL_REST): FILLED,
+    (NEW, Action.REDUCE): NEW,
+    (NEW, Action.CANCEL): CANCELED,
+    (NEW, Action.EXPIRE): EXPIRED,
+    (PARTIAL, Action.FILL_PART): PARTIAL,
+    (PARTIAL, Action.FILL_REST): FILLED,
+    (PARTIAL, Action.BUDGET_SPENT): FILLED,
+    (PARTIAL, Action.REDUCE): PARTIAL,
+    (PARTIAL, Action.CANCEL): CANCELED,
+    (PARTIAL, Action.EXPIRE): EXPIRED,
+}
+
+
+def test_the_table_is_exactly_the_documented_lifecycle():
+    assert TRANSITIONS == EXPECTED
+
+
+@pytest.mark.parametrize("status, action", [k for k in EXPECTED])
+def test_every_listed_transition_is_allowed(status, action):
+    assert transition(status, action) is EXPECTED[status, action]
+
+
+ILLEGAL = [
+    (status, action)
+    for status, action in itertools.product([None, *OrderStatus], Action)
+    if (status, action) not in EXPECTED
+]
+
+
+@pytest.mark.parametrize("status, action", ILLEGAL)
+def test_every_other_transition_raises(status, action):
+    with pytest.raises(SpotlabError) as refused:
+        transition(status, action)
+    assert refused.value.code == ErrorCode.ILLEGAL_TRANSITION
+
+
+@pytest.mark.parametrize("status", sorted(TERMINAL))
+def test_terminal_statuses_have_no_way_out(status):
+    assert not any(s == status for s, _ in TRANSITIONS)

@@ -15,6 +15,7 @@ Invariants
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import OrderedDict
 from decimal import Decimal
@@ -90,6 +91,16 @@ _decoder = msgspec.msgpack.Decoder(Snapshot)
 
 def snapshot(engine: Engine) -> Snapshot:
     """The engine's whole state as plain data."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _snapshot(engine)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _snapshot(engine: Engine) -> Snapshot:
     orders: dict[int, Order] = {}
     for order in engine.open_orders.values():
         orders[order.id] = order
@@ -139,6 +150,18 @@ def snapshot(engine: Engine) -> Snapshot:
 
 def restore(snap: Snapshot) -> Engine:
     """An engine in exactly the state ``snap`` describes."""
+    # Restoring builds millions of long-lived objects and no garbage; the cyclic
+    # collector would only re-scan them over and over.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _restore(snap)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _restore(snap: Snapshot) -> Engine:
     engine = Engine(closed_orders_kept=snap.closed_orders_kept)
     engine.seq = snap.seq
     engine.next_order_id = snap.next_order_id
@@ -174,40 +197,52 @@ def restore(snap: Snapshot) -> Engine:
         engine.markets[market_spec.symbol] = state
 
     orders: dict[int, Order] = {}
+    rows_for: dict[tuple[str, str], tuple[list, list]] = {}
+    new_order = Order.__new__
     for record in snap.orders:
-        order = Order(
-            record.id,
-            record.account,
-            record.market,
-            record.side,
-            record.type,
-            record.time_in_force,
-            record.self_trade_prevention,
-            record.price,
-            record.quantity,
-            record.quote_quantity,
-            record.client_order_id,
-            record.created,
+        order = new_order(Order)
+        (
+            order.id, order.account, order.market, order.side, order.type, order.time_in_force,
+            order.self_trade_prevention, order.price, order.quantity, order.quote_quantity,
+            order.client_order_id, order.status, order.remaining, order.filled, order.filled_notional,
+            order.fees, order.hold, order.arrival_price, order.created, order.updated, order.reason,
+        ) = (
+            record.id, record.account, record.market, record.side, record.type, record.time_in_force,
+            record.self_trade_prevention, record.price, record.quantity, record.quote_quantity,
+            record.client_order_id, record.status, record.remaining, record.filled, record.filled_notional,
+            record.fees, record.hold, record.arrival_price, record.created, record.updated, record.reason,
         )
-        order.status = record.status
-        order.remaining = record.remaining
-        order.filled = record.filled
-        order.filled_notional = record.filled_notional
-        order.fees = record.fees
-        order.hold = record.hold
-        order.arrival_price = record.arrival_price
-        order.updated = record.updated
-        order.reason = record.reason
-        spec = specs[record.market]
-        order.base_balance = ledger.row(record.account, spec.base.code)
-        order.quote_balance = ledger.row(record.account, spec.quote.code)
+        order.prev = order.next = order.level = None
+        key = (record.account, record.market)
+        pair = rows_for.get(key)
+        if pair is None:
+            spec = specs[record.market]
+            pair = rows_for[key] = (
+                ledger.row(record.account, spec.base.code),
+                ledger.row(record.account, spec.quote.code),
+            )
+        order.base_balance, order.quote_balance = pair
         orders[record.id] = order
 
     for record in snap.markets:
-        state = engine.markets[record.spec["symbol"]]
-        for order_id in record.bids + record.asks:
-            state.book.add(orders[order_id])
-        state.book.sequence = record.book_sequence
+        book = engine.markets[record.spec["symbol"]].book
+        for side, ids in ((book.bids, record.bids), (book.asks, record.asks)):
+            level = None
+            for order_id in ids:
+                order = orders[order_id]
+                if level is None or level.price != order.price:
+                    level = side.level_for(order.price)
+                order.level = level
+                order.prev = tail = level.tail
+                if tail is None:
+                    level.head = order
+                else:
+                    tail.next = order
+                level.tail = order
+                level.quantity += order.remaining
+                level.count += 1
+                book.orders[order_id] = order
+        book.sequence = record.book_sequence
     for order_id in sorted(i for m in engine.markets.values() for i in m.book.orders):
         order = orders[order_id]
         engine.open_orders[order_id] = order

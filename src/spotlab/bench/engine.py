@@ -18,14 +18,16 @@ account setup and the prefilled book are applied first and not measured)
   flight: when the window is full the driver blocks in ``wait_durable`` on the
   oldest one (the back-pressure a crowd of clients would feel). Throughput is the
   number of commands over the time from the first submit to the last durable stamp.
-- **restart**: the SQLite store of the run is reopened with ``Exchange.open`` (with
-  an empty catalogue: nothing to list, see ``run_restart``) three ways: as closed (snapshot at close), as after a crash (the close snapshot deleted:
+- **restart**: the SQLite store of the run is reopened with ``Exchange.open`` three
+  ways: as closed (snapshot at close), as after a crash (the close snapshot deleted:
   the last periodic snapshot plus the records after it) and from the log alone (all
   snapshots deleted: every record replayed).
 - **memory with resting orders**: a fresh subprocess places ``resting`` non-crossing
   limit orders over 20,000 price levels and reports the growth of its resident set
-  (``VmRSS``), once through an in-memory ``Exchange`` (whose store keeps the whole
-  event log in memory) and once through the engine alone (no log).
+  (``VmRSS``) after a full garbage collection: through an in-memory ``Exchange``
+  (whose store keeps the whole event log in memory), through a SQLite-durable
+  ``Exchange`` (the log goes to disk; snapshots every 250,000 records), and through
+  the engine alone (no store at all).
 
 The timing harness touches one private attribute, ``exchange._store`` (to listen to
 durable batches); the memory probe's engine-only mode uses ``exchange._engine``.
@@ -246,22 +248,24 @@ def run_durable(
         apply, wait = exchange.apply, exchange.wait_durable
         waits = 0
         index = last_setup
-        start = perf()
-        for first in range(0, n, CHUNK):
-            last = min(n, first + CHUNK)
-            for i in range(first, last):
-                if base + i - durable[0] > window:
-                    wait(base + i - window)
-                    waits += 1
-                submitted[i] = perf()
-                _, index = apply(commands[i])
-            advance(last - first)
-        if index != base + n - 1:
-            raise RuntimeError(f"expected one record per command: last index {index}, expected {base + n - 1}")
-        wait(index)
-        while not marks or marks[-1][0] < index:  # the listener runs just after waiters are released
-            time.sleep(0.0005)
-        end = marks[-1][1]
+        gc_time = _GcTimer()
+        with gc_time:
+            start = perf()
+            for first in range(0, n, CHUNK):
+                last = min(n, first + CHUNK)
+                for i in range(first, last):
+                    if base + i - durable[0] > window:
+                        wait(base + i - window)
+                        waits += 1
+                    submitted[i] = perf()
+                    _, index = apply(commands[i])
+                advance(last - first)
+            if index != base + n - 1:
+                raise RuntimeError(f"expected one record per command: last index {index}, expected {base + n - 1}")
+            wait(index)
+            while not marks or marks[-1][0] < index:  # the listener runs just after waiters are released
+                time.sleep(0.0005)
+            end = marks[-1][1]
         latencies: list[int] = []
         previous = last_setup
         for last, stamp in marks:
@@ -278,6 +282,8 @@ def run_durable(
             window=window,
             window_waits=waits,
             snapshots_during_run=index // DEFAULT_SNAPSHOT_EVERY - last_setup // DEFAULT_SNAPSHOT_EVERY,
+            gc_seconds=round(gc_time.seconds, 3),
+            gc_full_collections=gc_time.full,
         )
         return phase
     finally:
@@ -286,13 +292,9 @@ def run_durable(
 
 def run_restart(path: Path) -> dict[str, Any]:
     """Reopen the SQLite store of the run: as closed, as after a crash, and from the log alone."""
-    from spotlab.core.markets import Catalogue
     from spotlab.exchange.service import Exchange
 
     url = f"sqlite:///{path}"
-    # An empty catalogue: re-listing the default one on a reopened durable store waits for a
-    # record index the new store session never marks durable, and Exchange.open hangs (reported).
-    no_listing = Catalogue({}, {})
     with sqlite3.connect(path) as conn:
         records = conn.execute("SELECT count(*), max(idx), max(last_seq) FROM log").fetchone()
     result: dict[str, Any] = {"records": records[0], "events": records[2]}
@@ -312,7 +314,7 @@ def run_restart(path: Path) -> dict[str, Any]:
         snapshot_index = row[0] or 0
         gc.collect()
         start = time.perf_counter()
-        exchange = Exchange.open(url, catalogue=no_listing)
+        exchange = Exchange.open(url)
         seconds = time.perf_counter() - start
         result[key] = {
             "what": label,
@@ -338,16 +340,21 @@ def _resting_probe(orders: int, mode: str, accounts: int = 1_000, levels_per_sid
     from spotlab.exchange.service import Exchange
 
     spec = WorkloadSpec(accounts=accounts)
-    exchange = Exchange.open(None)
+    tmp = tempfile.mkdtemp(prefix="spotlab-probe-") if mode == "sqlite" else None
+    exchange = Exchange.open(f"sqlite:///{tmp}/probe.sqlite" if tmp else None)
     market = exchange._engine.markets[spec.market].spec
-    if mode == "exchange":
-        apply = exchange.apply
-    else:
+    last_index = [0]
+    if mode == "engine":
         engine = exchange._engine
         clock = time.time_ns
 
         def apply(command):
             return engine.apply(command, clock())
+    else:
+
+        def apply(command):
+            outcome, last_index[0] = exchange.apply(command)
+            return outcome
 
     for command in setup_commands(spec, market):
         apply(command)
@@ -372,12 +379,17 @@ def _resting_probe(orders: int, mode: str, accounts: int = 1_000, levels_per_sid
                 rng.randint(10, 500),
             )
         )
-        if mode == "engine" and outcome.error is not None:
+        if outcome.error is not None:
             raise outcome.error
+    if mode == "sqlite":
+        exchange.wait_durable(last_index[0])
     seconds = time.perf_counter() - start
     gc.collect()
     after = _rss()
     resting = len(exchange._engine.markets[spec.market].book)
+    if tmp is not None:
+        exchange.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(
         json.dumps(
             {
@@ -470,12 +482,28 @@ def machine() -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         pass
     return {
+        **_git_state(),
         "cpus": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _git_state() -> dict[str, Any]:
+    """The commit the code comes from and which engine files differ from it (the figures depend on both)."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src/spotlab/core", "src/spotlab/exchange", "src/spotlab/store"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"git_commit": commit, "git_changed_engine_files": [line[3:] for line in dirty if line.strip()]}
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -504,6 +532,13 @@ def run(options: Options, console: Console | None = None) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown store(s) {', '.join(sorted(unknown))}; choose from {', '.join(STORES)}")
     results: dict[str, Any] = {"machine": machine(), "command": " ".join(["spotlab", *sys.argv[1:]])}
+    load = os.getloadavg()
+    results["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
+    if load[0] > 0.5:
+        console.print(
+            f"[yellow]warning: the 1-minute load average is {load[0]:.2f}; other work on this machine will "
+            "distort the figures[/yellow]"
+        )
     phases: list[Phase] = []
     profile_text = None
     workdir = Path(tempfile.mkdtemp(prefix="spotlab-bench-", dir=options.workdir))
@@ -557,15 +592,16 @@ def run(options: Options, console: Console | None = None) -> dict[str, Any]:
                 results["restart"] = run_restart(sqlite_path)
                 restart_task(3)
             if not options.skip_memory_test:
-                probe_task = task(f"{options.resting:,} resting orders (subprocesses)", 2)
+                probe_task = task(f"{options.resting:,} resting orders (subprocesses)", 3)
                 results["resting_memory"] = {}
-                for mode in ("exchange", "engine"):
+                for mode in ("exchange", "sqlite", "engine"):
                     results["resting_memory"][mode] = run_resting_memory(options.resting, mode)
                     probe_task(1)
             if options.profile_path is not None:
                 profile_text = profile_memory(workload, options.profile_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["phases"] = {phase.name: phase.summary() for phase in phases}
     results["targets"] = _verdicts(results)
     console.print(f"workload: {describe(workload)}")

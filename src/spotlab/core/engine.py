@@ -108,9 +108,11 @@ class Engine:
         self.ledger = Ledger()
         self.fee_rows = self.ledger.rows[FEE_ACCOUNT]
         self.open_orders: dict[int, Order] = {}
-        self.closed_orders: OrderedDict[int, Order] = OrderedDict()
+        self.closed_orders: OrderedDict[int, Order] = OrderedDict()  # the most recent, without client ids
+        self.closed_with_client_id: dict[int, Order] = {}
         self.closed_orders_kept = closed_orders_kept
         self.seq = 0  # the last event sequence number
+        self.last_ts = 0  # the time of the last command that produced events
         self.next_order_id = 1
         self._handlers = {
             PlaceOrder: self._place_order,
@@ -130,7 +132,10 @@ class Engine:
         handler = self._handlers.get(type(command))
         if handler is None:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"not a command: {type(command).__name__}")
-        return handler(command, ts)
+        outcome = handler(command, ts)
+        if outcome.events:
+            self.last_ts = ts
+        return outcome
 
     # -- look-ups ------------------------------------------------------------------
 
@@ -162,7 +167,11 @@ class Engine:
 
     def find_order(self, account: str, order_id: int) -> Order:
         """An order of ``account``, open or recently closed; another account's order is "not found"."""
-        order = self.open_orders.get(order_id) or self.closed_orders.get(order_id)
+        order = (
+            self.open_orders.get(order_id)
+            or self.closed_orders.get(order_id)
+            or self.closed_with_client_id.get(order_id)
+        )
         if order is None or order.account != account:
             raise SpotlabError(
                 ErrorCode.ORDER_NOT_FOUND, f"order {order_id} not found for account {account!r}", order_id=order_id
@@ -183,6 +192,8 @@ class Engine:
             closed[order.id] = order
             if len(closed) > self.closed_orders_kept:
                 closed.popitem(last=False)
+        else:  # kept for good: its client order id must keep answering with it
+            self.closed_with_client_id[order.id] = order
 
     def release_all(self, order: Order, touched: dict[int, Row]) -> int:
         """Release whatever ``order`` still holds; returns the amount."""

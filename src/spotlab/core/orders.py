@@ -133,6 +133,7 @@ class Order:
         "self_trade_prevention",
         "price",
         "quantity",
+        "placed_quantity",
         "quote_quantity",
         "client_order_id",
         "status",
@@ -178,6 +179,7 @@ class Order:
         self.self_trade_prevention = self_trade_prevention
         self.price = price
         self.quantity = quantity
+        self.placed_quantity = quantity  # as placed; ``quantity`` drops when the order is reduced
         self.quote_quantity = quote_quantity
         self.client_order_id = client_order_id
         self.status = NEW
@@ -201,7 +203,7 @@ class Order:
         return self.status in OPEN
 
     def parameters(self) -> tuple[Any, ...]:
-        """What the client asked for: a repeated client order id must ask for the same."""
+        """What the client asked for when placing: a repeated client order id must ask for the same."""
         return (
             self.market,
             self.side,
@@ -209,7 +211,7 @@ class Order:
             self.time_in_force,
             self.self_trade_prevention,
             self.price,
-            self.quantity,
+            self.placed_quantity,
             self.quote_quantity,
         )
 

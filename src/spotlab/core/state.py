@@ -7,7 +7,7 @@ Invariants
   same iteration order of every collection, so it produces the same events for
   the same commands.
 - ``state_hash`` is the SHA-256 of the canonical snapshot with the event sequence
-  number left out: the event log's position is checked on its own, so a rejected
+  number and the last command's time left out: the event log's position is checked on its own, so a rejected
   order (which writes an ``OrderRejected`` event but changes no state) leaves the
   hash unchanged. Everything else the engine holds is covered.
 - A snapshot is plain data (msgpack via msgspec): no pickles, no code.
@@ -40,6 +40,7 @@ class OrderRecord(msgspec.Struct, array_like=True, gc=False):
     self_trade_prevention: SelfTradePrevention
     price: int
     quantity: int
+    placed_quantity: int
     quote_quantity: int
     client_order_id: str | None
     status: OrderStatus
@@ -73,6 +74,7 @@ class AccountRecord(msgspec.Struct, array_like=True, gc=False):
 class Snapshot(msgspec.Struct, array_like=True, gc=False):
     format: int
     seq: int
+    last_ts: int
     next_order_id: int
     closed_orders_kept: int
     assets: list[tuple[str, int, str, str]]
@@ -135,6 +137,7 @@ def _snapshot(engine: Engine) -> Snapshot:
     return Snapshot(
         FORMAT,
         engine.seq,
+        engine.last_ts,
         engine.next_order_id,
         engine.closed_orders_kept,
         [(a.code, a.precision, str(a.withdrawal_fee), str(a.min_withdrawal)) for a in engine.assets.values()],
@@ -164,6 +167,7 @@ def restore(snap: Snapshot) -> Engine:
 def _restore(snap: Snapshot) -> Engine:
     engine = Engine(closed_orders_kept=snap.closed_orders_kept)
     engine.seq = snap.seq
+    engine.last_ts = snap.last_ts
     engine.next_order_id = snap.next_order_id
     for code, precision, withdrawal_fee, min_withdrawal in snap.assets:
         engine.assets[code] = Asset(code, precision, Decimal(withdrawal_fee), Decimal(min_withdrawal))
@@ -203,12 +207,12 @@ def _restore(snap: Snapshot) -> Engine:
         order = new_order(Order)
         (
             order.id, order.account, order.market, order.side, order.type, order.time_in_force,
-            order.self_trade_prevention, order.price, order.quantity, order.quote_quantity,
+            order.self_trade_prevention, order.price, order.quantity, order.placed_quantity, order.quote_quantity,
             order.client_order_id, order.status, order.remaining, order.filled, order.filled_notional,
             order.fees, order.hold, order.arrival_price, order.created, order.updated, order.reason,
         ) = (
             record.id, record.account, record.market, record.side, record.type, record.time_in_force,
-            record.self_trade_prevention, record.price, record.quantity, record.quote_quantity,
+            record.self_trade_prevention, record.price, record.quantity, record.placed_quantity, record.quote_quantity,
             record.client_order_id, record.status, record.remaining, record.filled, record.filled_notional,
             record.fees, record.hold, record.arrival_price, record.created, record.updated, record.reason,
         )
@@ -250,6 +254,10 @@ def _restore(snap: Snapshot) -> Engine:
     for record in snap.accounts:
         engine.accounts[record.id].client_orders.update((cid, orders[oid]) for cid, oid in record.client_orders)
     engine.closed_orders = OrderedDict((order_id, orders[order_id]) for order_id in snap.closed_orders)
+    for account in engine.accounts.values():
+        for order in account.client_orders.values():
+            if order.id not in engine.open_orders:
+                engine.closed_with_client_id[order.id] = order
     return engine
 
 
@@ -267,7 +275,7 @@ def decode(data: bytes) -> Snapshot:
 def state_hash(engine: Engine) -> str:
     """SHA-256 (hex) of the canonical state, event sequence excluded."""
     snap = snapshot(engine)
-    snap.seq = 0
+    snap.seq = snap.last_ts = 0  # the log's position, not trading state: a rejection moves them
     return hashlib.sha256(encode(snap)).hexdigest()
 
 
@@ -282,6 +290,7 @@ def _order_record(order: Order) -> OrderRecord:
         order.self_trade_prevention,
         order.price,
         order.quantity,
+        order.placed_quantity,
         order.quote_quantity,
         order.client_order_id,
         order.status,

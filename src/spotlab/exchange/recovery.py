@@ -8,9 +8,14 @@ Invariants
   ``STORE_CORRUPT`` rather than serve a state that differs from what callers were told.
 - The result is the state after the last durable record: every acknowledged
   command is in it, and nothing that was not durable.
+- A snapshot must describe a possible state: after loading it, the engine's
+  invariants (conservation, holds, book integrity) are checked before anything
+  is replayed on top of it.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from spotlab.core import state
 from spotlab.core.engine import Engine
@@ -40,13 +45,19 @@ def recover(store: Store, closed_orders_kept: int) -> Recovered:
                 ErrorCode.STORE_CORRUPT, f"{store.url}: snapshot {snapshot_index} cannot be read: {error}"
             ) from None
         engine.closed_orders_kept = closed_orders_kept
+        try:
+            engine.check_invariants()
+        except AssertionError as error:
+            raise SpotlabError(
+                ErrorCode.STORE_CORRUPT,
+                f"{store.url}: snapshot {snapshot_index} describes an impossible state ({error})",
+            ) from None
     else:
         snapshot_index = 0
         engine = Engine(closed_orders_kept=closed_orders_kept)
     index = snapshot_index
     replayed = 0
-    last_ts = 0
-    for record in store.records(after=snapshot_index):
+    for record in _readable(store, snapshot_index):
         if record.index != index + 1:
             raise SpotlabError(
                 ErrorCode.STORE_CORRUPT, f"{store.url}: record {index + 1} is missing (found {record.index})"
@@ -64,6 +75,22 @@ def recover(store: Store, closed_orders_kept: int) -> Recovered:
                 "damaged or was written by an incompatible version of spotlab",
             )
         index = record.index
-        last_ts = record.ts
         replayed += 1
-    return Recovered(engine, index, snapshot_index, replayed, last_ts)
+    return Recovered(engine, index, snapshot_index, replayed, engine.last_ts)
+
+
+def _readable(store: Store, after: int):
+    """The store's records after ``after``; one that cannot be decoded is ``STORE_CORRUPT``."""
+    records = store.records(after=after)
+    position = after
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except msgspec.MsgspecError as error:
+            raise SpotlabError(
+                ErrorCode.STORE_CORRUPT, f"{store.url}: the record after {position} cannot be read: {error}"
+            ) from None
+        position = record.index
+        yield record

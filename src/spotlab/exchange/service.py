@@ -19,6 +19,7 @@ Invariants
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -64,6 +65,7 @@ from spotlab.store.base import Store
 from spotlab.store.memory import MemoryStore
 from spotlab.store.records import LogRecord
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Shape = Callable[[Outcome], T]
 
@@ -361,9 +363,12 @@ class Exchange:
 
     def _publish(self, records: list[LogRecord]) -> None:
         for callback in list(self._subscribers):
-            for record in records:
-                for event in record.events:
-                    callback(event)
+            try:
+                for record in records:
+                    for event in record.events:
+                        callback(event)
+            except Exception:  # one subscriber's bug must not silence the others or the log
+                log.exception("subscriber %r raised; it misses the rest of this batch", callback)
 
     def state_hash(self) -> str:
         """SHA-256 of the whole trading state (books, balances, holds, orders, client ids, sequences)."""
@@ -376,26 +381,38 @@ class Exchange:
             self._engine.check_invariants()
 
     def snapshot(self) -> int:
-        """Write a snapshot now (durable stores); returns the record index it covers."""
+        """Write a snapshot now (durable stores) and wait until it is stored; returns the record index it covers."""
         with self._lock:
             self._check_usable()
             self._take_snapshot()
             index = self._index
-        self._store.wait(index)
+        self._guarded(self._store.wait_snapshot, index)
         return index
 
     def stats(self) -> dict[str, int]:
+        """``records`` and ``events`` in the log; ``commits`` and ``written`` by this process's store session."""
         with self._lock:
-            return {"records": self._index, "events": self._engine.seq, **self._store.stats()}
+            return {**self._store.stats(), "records": self._index, "events": self._engine.seq}
 
     def close(self) -> None:
-        """Snapshot if worthwhile, flush the store and release it. Idempotent."""
+        """Snapshot if worthwhile, flush the store and release it. Idempotent.
+
+        After a store failure it still lets go of the store, then raises ``STORE_UNAVAILABLE``.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if self._failed is None and self._snapshot_every is not None and self._index > self._snapshot_index:
-                self._take_snapshot()
+            try:
+                if (
+                    self._failed is None
+                    and self._store.failure is None
+                    and self._snapshot_every is not None
+                    and self._index > self._snapshot_index
+                ):
+                    self._take_snapshot()
+            except SpotlabError:
+                pass  # the store failed meanwhile; closing it below reports that
         self._store.close()
 
     def __enter__(self) -> Exchange:
@@ -419,7 +436,7 @@ class Exchange:
         return outcome, index
 
     def wait_durable(self, index: int) -> None:
-        self._store.wait(index)
+        self._guarded(self._store.wait, index)
 
     def _apply(self, command: Any, shape: Shape | None) -> tuple[Outcome, int, Any]:
         with self._lock:
@@ -445,21 +462,35 @@ class Exchange:
         outcome, index, value = self._apply(command, shape)
         if outcome.error is not None:
             raise outcome.error
-        self._store.wait(index)
+        self._guarded(self._store.wait, index)
         return value
 
     async def _run_async(self, command: Any, shape: Shape[T]) -> T:
         outcome, index, value = self._apply(command, shape)
         if outcome.error is not None:
             raise outcome.error
-        await self._store.wait_async(index)
+        try:
+            await self._store.wait_async(index)
+        except SpotlabError as error:
+            self._failed = self._failed or error
+            raise
         return value
+
+    def _guarded(self, wait: Callable[[int], None], index: int) -> None:
+        """Wait on the store; a store failure stops the exchange (fail-stop) before anything else runs."""
+        try:
+            wait(index)
+        except SpotlabError as error:
+            self._failed = self._failed or error
+            raise
 
     def _take_snapshot(self) -> None:
         self._store.snapshot(self._index, state.encode(state.snapshot(self._engine)))
         self._snapshot_index = self._index
 
     def _check_usable(self) -> None:
+        if self._failed is None and self._store.failure is not None:
+            self._failed = self._store.failure
         if self._failed is not None:
             raise SpotlabError(
                 ErrorCode.STORE_UNAVAILABLE, f"the exchange stopped after a store failure: {self._failed.message}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from spotlab.errors import SpotlabError
 from spotlab.store.records import LogRecord
 
 
@@ -43,11 +44,18 @@ class Store(Protocol):
     async def wait_async(self, index: int) -> None:
         """Await until record ``index`` is durable (for asyncio servers)."""
 
+    def wait_snapshot(self, index: int) -> None:
+        """Block until a snapshot covering ``index`` or later is stored."""
+
+    @property
+    def failure(self) -> SpotlabError | None:
+        """The error every call raises once a write failed, else ``None``."""
+
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         """Call ``callback`` with each newly durable batch of records, in log order."""
 
     def stats(self) -> dict[str, int]:
-        """Counters: records and commits written so far."""
+        """Counters of this session: records ``written``, ``commits``, and the ``durable`` index."""
 
     def close(self) -> None:
         """Flush what is queued, then release the store."""

@@ -7,7 +7,9 @@ Invariants
   or get ``STORE_UNAVAILABLE`` when the writer failed. After a failure nothing more
   is accepted (fail-stop); the exchange must be reopened.
 - Listeners (``on_durable``) see every durable batch once, in log order, on the
-  writer thread: they must be quick (hand work to a queue).
+  writer thread: they must be quick (hand work to a queue). A listener that raises
+  is logged and skipped; it cannot stop the log. An asyncio waiter whose event
+  loop has closed is skipped too.
 - ``close`` drains the queue before the backend is released.
 
 A backend implements ``_last_index`` (at open), ``_connect`` (in the writer thread),
@@ -18,6 +20,7 @@ A backend implements ``_last_index`` (at open), ``_connect`` (in the writer thre
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 
@@ -25,6 +28,8 @@ from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.store.records import LogRecord, encode_record
 
 Row = tuple[int, int, int, int, bytes]  # index, ts, first_seq, last_seq, body
+
+log = logging.getLogger(__name__)
 
 
 class GroupCommitStore:
@@ -36,7 +41,8 @@ class GroupCommitStore:
         self._done = threading.Condition(self._lock)
         self._queue: list[LogRecord] = []
         self._snapshots: list[tuple[int, bytes]] = []
-        self._durable = self._last_index()  # what earlier sessions made durable
+        self._durable = 0
+        self._snapshot_durable = 0
         self._failure: BaseException | None = None
         self._closing = False
         self._listeners: list[Callable[[list[LogRecord]], None]] = []
@@ -48,7 +54,13 @@ class GroupCommitStore:
         self._thread.start()
         self._ready.wait()
         if self._failure is not None:
+            self._thread.join()
+            self._release()
+            if isinstance(self._failure, SpotlabError):
+                raise self._failure
             raise self._unavailable()
+        with self._lock:
+            self._durable = self._last_index()  # what earlier sessions made durable
 
     # -- backend hooks -------------------------------------------------------------
 
@@ -103,12 +115,26 @@ class GroupCommitStore:
             self._async_waiters.append((index, loop, future))
         await future
 
+    def wait_snapshot(self, index: int) -> None:
+        """Block until a snapshot covering ``index`` (or a later one) is stored."""
+        with self._lock:
+            while self._snapshot_durable < index:
+                if self._failure is not None:
+                    raise self._unavailable()
+                self._done.wait()
+
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         self._listeners.append(callback)
 
+    @property
+    def failure(self) -> SpotlabError | None:
+        """Why the store stopped, once a write failed (it never recovers: reopen)."""
+        with self._lock:
+            return self._unavailable() if self._failure is not None else None
+
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"records": self._written, "commits": self._commits, "durable": self._durable}
+            return {"written": self._written, "commits": self._commits, "durable": self._durable}
 
     def close(self) -> None:
         with self._lock:
@@ -149,12 +175,18 @@ class GroupCommitStore:
                 with self._lock:
                     if batch:
                         self._durable = batch[-1].index
+                    if snapshots:
+                        self._snapshot_durable = max(self._snapshot_durable, max(i for i, _ in snapshots))
                     self._commits += 1
                     self._written += len(batch)
                     self._done.notify_all()
                     self._wake_async()
-                for listener in self._listeners:
-                    listener(batch)
+                if batch:
+                    for listener in self._listeners:
+                        try:
+                            listener(batch)
+                        except Exception:  # a listener's bug must not stop the log
+                            log.exception("a durable-records listener of %s raised; it was skipped", self.url)
         finally:
             try:
                 self._disconnect()
@@ -167,7 +199,7 @@ class GroupCommitStore:
             self._done.notify_all()
             waiters, self._async_waiters = self._async_waiters, []
         for _index, loop, future in waiters:
-            loop.call_soon_threadsafe(_settle_future, future, self._unavailable())
+            _notify(loop, future, self._unavailable())
 
     def _wake_async(self) -> None:
         durable = self._durable
@@ -175,7 +207,7 @@ class GroupCommitStore:
         for waiter in self._async_waiters:
             index, loop, future = waiter
             if index <= durable:
-                loop.call_soon_threadsafe(_settle_future, future, None)
+                _notify(loop, future, None)
             else:
                 keep.append(waiter)
         self._async_waiters = keep
@@ -190,6 +222,14 @@ class GroupCommitStore:
         )
 
 
+
+
+def _notify(loop: asyncio.AbstractEventLoop, future: asyncio.Future, error: BaseException | None) -> None:
+    """Settle ``future`` on its loop; a caller whose loop is gone simply is not told."""
+    try:
+        loop.call_soon_threadsafe(_settle_future, future, error)
+    except RuntimeError:  # the event loop was closed: its tasks no longer wait
+        pass
 
 
 def _settle_future(future: asyncio.Future, error: BaseException | None) -> None:

@@ -7,9 +7,12 @@ appended.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 from spotlab.store.records import LogRecord
+
+log = logging.getLogger(__name__)
 
 
 class MemoryStore:
@@ -30,7 +33,10 @@ class MemoryStore:
     def append(self, record: LogRecord) -> None:
         self._records.append(record)
         for listener in self._listeners:
-            listener([record])
+            try:
+                listener([record])
+            except Exception:  # a listener's bug must not stop the log
+                log.exception("a durable-records listener of the memory store raised; it was skipped")
 
     def snapshot(self, index: int, data: bytes) -> None:
         self._snapshot = (index, data)
@@ -41,11 +47,16 @@ class MemoryStore:
     async def wait_async(self, index: int) -> None:
         return None
 
+    def wait_snapshot(self, index: int) -> None:
+        return None
+
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         self._listeners.append(callback)
 
+    failure = None
+
     def stats(self) -> dict[str, int]:
-        return {"records": len(self._records), "commits": len(self._records)}
+        return {"written": len(self._records), "commits": len(self._records), "durable": len(self._records)}
 
     def close(self) -> None:
         return None

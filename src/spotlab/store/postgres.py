@@ -6,14 +6,15 @@ Invariants
   WAL is flushed, so one flush covers the whole group.
 - The schema is chosen with ``?schema=name`` in the URL (default ``spotlab``); the
   rest of the URL goes to psycopg unchanged.
-- One process writes a schema at a time: the opener takes a session advisory lock
-  that PostgreSQL releases when the connection ends, also when the process dies.
+- One process writes a schema at a time: the writer's own session holds an advisory
+  lock, released on close and by PostgreSQL when the session ends (also when the
+  process dies). Losing that session fails the writer too, so there are never two.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-import zlib
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -51,37 +52,8 @@ class PostgresStore(GroupCommitStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self._conninfo, self.schema = split_url(url)
-        try:
-            self._lock_conn = psycopg.connect(self._conninfo, autocommit=True)
-        except psycopg.Error as error:
-            raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, f"cannot connect to {url}: {error}") from None
-        key = zlib.crc32(f"spotlab:{self.schema}".encode())
-        locked = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
-        if not locked:
-            self._lock_conn.close()
-            raise SpotlabError(
-                ErrorCode.STORE_LOCKED, f"schema {self.schema} is open in another spotlab process; close that one first"
-            )
-        s = self.schema
-        try:
-            with self._lock_conn.transaction():
-                self._lock_conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
-                self._lock_conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {s}.log (idx bigint PRIMARY KEY, ts bigint NOT NULL, "
-                    "first_seq bigint NOT NULL, last_seq bigint NOT NULL, body bytea NOT NULL)"
-                )
-                self._lock_conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.snapshots (idx bigint PRIMARY KEY, body bytea NOT NULL)")
-                self._lock_conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL)")
-                row = self._lock_conn.execute(f"SELECT value FROM {s}.meta WHERE key = 'format'").fetchone()
-                if row is None:
-                    self._lock_conn.execute(f"INSERT INTO {s}.meta VALUES ('format', %s)", (FORMAT,))
-                elif row[0] != FORMAT:
-                    raise SpotlabError(
-                        ErrorCode.STORE_CORRUPT, f"schema {s} has store format {row[0]}; this spotlab reads {FORMAT}"
-                    )
-        except BaseException:
-            self._lock_conn.close()
-            raise
+        digest = hashlib.blake2b(f"spotlab:{self.schema}".encode(), digest_size=8).digest()
+        self._lock_key = int.from_bytes(digest, "big", signed=True)
         super().__init__()
 
     # -- reading -----------------------------------------------------------------------
@@ -100,12 +72,49 @@ class PostgresStore(GroupCommitStore):
                     yield decode_record(body)
 
     def _last_index(self) -> int:
-        return self._lock_conn.execute(f"SELECT coalesce(max(idx), 0) FROM {self.schema}.log").fetchone()[0]
+        with psycopg.connect(self._conninfo) as conn:
+            return conn.execute(f"SELECT coalesce(max(idx), 0) FROM {self.schema}.log").fetchone()[0]
 
     # -- writing (writer thread) ------------------------------------------------------
 
     def _connect(self) -> None:
-        self._conn = psycopg.connect(self._conninfo)
+        """Connect, take the store's lock in this very session, and make sure the tables exist.
+
+        The lock lives in the writer's session: if the server ends that session, the lock
+        is gone and so is the writer (its next commit fails), so there are never two writers.
+        """
+        try:
+            conn = psycopg.connect(self._conninfo)
+        except psycopg.Error as error:
+            raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, f"cannot connect to {self.url}: {error}") from None
+        try:
+            with conn.transaction():
+                locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()[0]
+            if not locked:
+                raise SpotlabError(
+                    ErrorCode.STORE_LOCKED,
+                    f"schema {self.schema} is open in another spotlab process; close that one first",
+                )
+            s = self.schema
+            with conn.transaction():
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {s}.log (idx bigint PRIMARY KEY, ts bigint NOT NULL, "
+                    "first_seq bigint NOT NULL, last_seq bigint NOT NULL, body bytea NOT NULL)"
+                )
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.snapshots (idx bigint PRIMARY KEY, body bytea NOT NULL)")
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL)")
+                row = conn.execute(f"SELECT value FROM {s}.meta WHERE key = 'format'").fetchone()
+                if row is None:
+                    conn.execute(f"INSERT INTO {s}.meta VALUES ('format', %s)", (FORMAT,))
+                elif row[0] != FORMAT:
+                    raise SpotlabError(
+                        ErrorCode.STORE_CORRUPT, f"schema {s} has store format {row[0]}; this spotlab reads {FORMAT}"
+                    )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
 
     def _write(self, rows: list[Row], snapshots: list[tuple[int, bytes]]) -> None:
         s = self.schema
@@ -130,11 +139,14 @@ class PostgresStore(GroupCommitStore):
                     )
 
     def _disconnect(self) -> None:
-        self._conn.close()
-
-    def _release(self) -> None:
-        if not self._lock_conn.closed:
-            self._lock_conn.close()
+        conn = self._conn
+        try:
+            if not conn.closed and not conn.broken:
+                conn.rollback()
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key,))
+                conn.commit()
+        finally:
+            conn.close()
 
 
 def drop_schema(url: str) -> None:

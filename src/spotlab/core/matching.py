@@ -12,9 +12,9 @@ Invariants
 - Self-trade prevention is decided by the taker's mode; a maker expired by it
   appears in the plan with ``lots == 0`` in the place where it was met.
 - An order that pays from a budget (a market buy "spend 100 USDT", or a market
-  sell "receive 100 USDT") takes at each price only the lots the rest of the
-  budget affords, fees included for buys, and stops at the first price where
-  not one more lot fits.
+  sell "receive 100 USDT") takes from each maker only the lots the rest of the
+  budget affords, that fill's own fee included for buys, and stops at the first
+  maker from whom not one more lot fits.
 
 The matcher knows nothing of balances; it only sees the book and numbers.
 """
@@ -93,17 +93,11 @@ def plan(
     while True:
         price = level.price
         lot_cost = price * notional_unit
-        cap = remaining
-        if budget is not None:
-            afford = affordable_lots(budget - total_cost, lot_cost, rate)
-            if afford == 0:
-                result.stop = BUDGET_SPENT
-                break
-            if afford < cap:
-                cap = afford
-        taken = 0
+        if budget is not None and not affordable_lots(budget - total_cost, lot_cost, rate):
+            result.stop = BUDGET_SPENT  # nothing can trade at this price, so nothing happens here
+            break
         maker = level.head
-        while maker is not None and taken < cap:
+        while maker is not None and remaining:
             if check_self and maker.account == account:
                 if stp is _EXPIRE_MAKER or stp is _EXPIRE_BOTH:
                     entries.append((maker, price, 0))
@@ -113,17 +107,26 @@ def plan(
                 maker = maker.next
                 continue
             lots = maker.remaining
-            if lots > cap - taken:
-                lots = cap - taken
+            if lots > remaining:
+                lots = remaining
+            if budget is not None:
+                # each fill pays its own rounded-down fee, so affordability is per fill
+                afford = affordable_lots(budget - total_cost, lot_cost, rate)
+                if afford < lots:
+                    lots = afford
+                    result.stop = BUDGET_SPENT
+                    if not lots:
+                        break
             entries.append((maker, price, lots))
-            taken += lots
+            remaining -= lots
             notional = lots * lot_cost
             total_notional += notional
             total_cost += notional + notional * rate // FEE_SCALE
+            if budget is not None and result.stop is None and not affordable_lots(budget - total_cost, lot_cost, rate):
+                result.stop = BUDGET_SPENT  # spent: not one more lot at this price
+            if result.stop is not None:
+                break
             maker = maker.next
-        if result.stop is None and cap < remaining and taken == cap:
-            result.stop = BUDGET_SPENT  # the budget, not the book, ended this level
-        remaining -= taken
         if result.stop is not None or remaining == 0:
             break
         if deeper is None:

@@ -202,7 +202,7 @@ def sample_records(count: int, start_ts: int = 1_700_000_000_000_000_000) -> lis
         ts = start_ts + i * 1_000_000
         outcome = engine.apply(command, ts)
         if outcome.events:
-            records.append(LogRecord(len(records) + 1, ts, command, outcome.events))
+            records.append(LogRecord(len(records) + 1, ts, command, tuple(outcome.events)))
         i += 1
     return records
 

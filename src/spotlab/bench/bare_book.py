@@ -17,8 +17,10 @@ Invariants
 - Sorted prices live in two heaps (asks ascending, bids as negated prices) with
   lazy deletion: a heap entry whose level is gone is dropped when it surfaces.
 - Market orders by quote amount follow the engine's budget rule exactly (each
-  fill costs ``notional + floor(notional * rate)``; a buy's budget pays the taker
-  fee, a sell's budget is its gross proceeds), so both books take the same walk.
+  fill takes the lots the rest of the budget affords, each costing ``notional +
+  floor(notional * rate)``; a buy's budget pays the taker fee, a sell's budget is
+  its gross proceeds; the walk stops where not one more lot fits), so both books
+  take the same walk.
 
 Known limitations: one market, no self-trade prevention, no FOK, no post-only.
 """
@@ -165,7 +167,7 @@ class BareBook:
         return quantity
 
     def _match_budget(self, buy: bool, budget: int) -> None:
-        """A market order by quote amount: per level, take only the lots the rest of the budget affords."""
+        """A market order by quote amount: each fill takes only the lots the rest of the budget affords."""
         if buy:
             levels, heap, sign, rate = self.asks, self.ask_heap, 1, self.taker_rate
         else:
@@ -179,24 +181,24 @@ class BareBook:
                 heappop(heap)
                 continue
             lot_cost = key * sign * self.notional_unit
-            cap = affordable_lots(budget - spent, lot_cost, rate)
-            if cap == 0:
-                return
-            taken = 0
+            if not affordable_lots(budget - spent, lot_cost, rate):
+                return  # not one lot at this price
             queue = level.queue
-            emptied = False
-            while taken < cap:
+            while True:
                 maker = queue[0]
                 left = maker.remaining
                 if left == 0:
                     queue.popleft()
                     continue
-                lots = left if left <= cap - taken else cap - taken
-                taken += lots
+                lots = affordable_lots(budget - spent, lot_cost, rate)  # at least 1 here
+                spent_out = lots < left
+                if not spent_out:
+                    lots = left
                 notional = lots * lot_cost
                 spent += notional + notional * rate // FEE_SCALE
                 self.trades += 1
                 self.traded_lots += lots
+                emptied = False
                 if lots == left:
                     maker.remaining = 0
                     queue.popleft()
@@ -206,11 +208,12 @@ class BareBook:
                         del levels[key * sign]
                         heappop(heap)
                         emptied = True
-                        break
                 else:
                     maker.remaining = left - lots
-            if not emptied or taken == cap:
-                return  # the budget, not the level, ended the walk
+                if spent_out or not affordable_lots(budget - spent, lot_cost, rate):
+                    return  # the budget is spent: not one more lot at this price
+                if emptied:
+                    break
 
     # -- views -----------------------------------------------------------------------------
 

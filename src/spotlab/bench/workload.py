@@ -90,7 +90,7 @@ class Workload:
     market: MarketSpec
     setup: list  # CreateAccount and Deposit commands, not measured, not for the bare book
     prefill: list  # resting limit orders placed before the measured commands, not measured
-    commands: list  # the measured commands
+    commands: tuple  # the measured commands (a tuple of untracked structs: the cyclic collector skips it)
     counts: dict[str, int] = field(default_factory=dict)  # kind -> how many
     resting_at_end: int = 0
     trades: int = 0
@@ -230,7 +230,7 @@ def generate(spec: WorkloadSpec = WorkloadSpec(), progress: Callable[[int], None
         market=market,
         setup=setup_commands(spec, market),
         prefill=prefill,
-        commands=commands,
+        commands=tuple(commands),
         counts=counts,
         resting_at_end=len(book),
         trades=book.trades,

@@ -26,7 +26,7 @@ and the other commands.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -59,7 +59,7 @@ from spotlab.core.events import (
 from spotlab.core.fees import buy_hold
 from spotlab.core.ledger import FEE_ACCOUNT, Ledger, Row, release
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
-from spotlab.core.orders import Action, Order, Side, transition
+from spotlab.core.orders import Action, Order, OrderRecord, Side, record_of, transition
 from spotlab.core.outcome import Outcome
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
@@ -95,7 +95,7 @@ class AccountState:
         self.id = id
         self.rows = rows
         self.open_orders: dict[int, Order] = {}
-        self.client_orders: dict[str, Order] = {}
+        self.client_orders: dict[str, Order | OrderRecord] = {}
 
 
 class Engine:
@@ -108,9 +108,13 @@ class Engine:
         self.ledger = Ledger()
         self.fee_rows = self.ledger.rows[FEE_ACCOUNT]
         self.open_orders: dict[int, Order] = {}
-        self.closed_orders: OrderedDict[int, Order] = OrderedDict()  # the most recent, without client ids
-        self.closed_with_client_id: dict[int, Order] = {}
+        # Closed orders without a client order id, oldest first: at least the newest
+        # ``closed_orders_kept``, trimmed back to that many in bulk once a quarter more
+        # have gathered. A plain dict of immutable records stays out of the cyclic collector's way.
+        self.closed_orders: dict[int, OrderRecord] = {}
+        self.closed_with_client_id: dict[int, OrderRecord] = {}
         self.closed_orders_kept = closed_orders_kept
+        self._closed_slack = max(closed_orders_kept // 4, 1)
         self.seq = 0  # the last event sequence number
         self.last_ts = 0  # the time of the last command that produced events
         self.next_order_id = 1
@@ -165,7 +169,7 @@ class Engine:
             )
         return asset
 
-    def find_order(self, account: str, order_id: int) -> Order:
+    def find_order(self, account: str, order_id: int) -> Order | OrderRecord:
         """An order of ``account``, open or recently closed; another account's order is "not found"."""
         order = (
             self.open_orders.get(order_id)
@@ -184,16 +188,37 @@ class Engine:
     # -- order bookkeeping shared with placement ---------------------------------------
 
     def close_order(self, order: Order, account: AccountState) -> None:
-        """Forget an order that reached a terminal status, keeping it for look-ups."""
+        """Forget an order that reached a terminal status, keeping its record for look-ups."""
         if self.open_orders.pop(order.id, None) is not None:
             del account.open_orders[order.id]
+        record = record_of(order)
         if order.client_order_id is None:
             closed = self.closed_orders
-            closed[order.id] = order
-            if len(closed) > self.closed_orders_kept:
-                closed.popitem(last=False)
+            closed[order.id] = record
+            if len(closed) >= self.closed_orders_kept + self._closed_slack:
+                self._trim_closed_orders()
         else:  # kept for good: its client order id must keep answering with it
-            self.closed_with_client_id[order.id] = order
+            self.closed_with_client_id[order.id] = record
+            account.client_orders[order.client_order_id] = record
+
+    def keep_closed_orders(self, count: int) -> None:
+        """Remember (at least) the newest ``count`` closed orders without a client order id.
+
+        Nothing is dropped now: the cache shrinks the next time an order closes, as it
+        would have in the process that wrote the log, so a restored state stays exact.
+        """
+        self.closed_orders_kept = count
+        self._closed_slack = max(count // 4, 1)
+
+    def _trim_closed_orders(self) -> None:
+        """Keep the newest ``closed_orders_kept`` closed orders (in bulk, so it costs O(1) per order)."""
+        closed = self.closed_orders
+        drop = len(closed) - self.closed_orders_kept
+        if drop > 0:
+            keep = iter(closed.items())
+            for _ in range(drop):
+                next(keep)
+            self.closed_orders = dict(keep)
 
     def release_all(self, order: Order, touched: dict[int, Row]) -> int:
         """Release whatever ``order`` still holds; returns the amount."""

@@ -14,14 +14,17 @@ Invariants
   the order is open it always covers the worst case of what is left (see
   ``spotlab.core.fees.buy_hold``).
 
-Known limitation: the ``Order`` object is mutable engine state; callers outside the
-engine get immutable views (``spotlab.exchange.views.OrderView``).
+``Order`` is mutable engine state for open orders; once closed an order is kept as an
+immutable ``OrderRecord``. Callers outside the engine get ``Decimal`` views
+(``spotlab.exchange.views.OrderView``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from spotlab.errors import ErrorCode, SpotlabError
 
@@ -220,3 +223,79 @@ class Order:
             f"Order(id={self.id}, {self.account}, {self.market}, {self.side} {self.type} "
             f"{self.remaining}/{self.quantity} lots @ {self.price} ticks, {self.status})"
         )
+
+
+class OrderRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """An order as plain, immutable data: how closed orders are kept and how snapshots store orders.
+
+    Closed orders become records because they never change again, and a record is
+    invisible to the cyclic garbage collector (``gc=False``), which otherwise keeps
+    re-scanning hundreds of thousands of remembered orders.
+    """
+
+    id: int
+    account: str
+    market: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    self_trade_prevention: SelfTradePrevention
+    price: int
+    quantity: int
+    placed_quantity: int
+    quote_quantity: int
+    client_order_id: str | None
+    status: OrderStatus
+    remaining: int
+    filled: int
+    filled_notional: int
+    fees: int
+    hold: int
+    arrival_price: int
+    created: int
+    updated: int
+    reason: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def parameters(self) -> tuple[Any, ...]:
+        return (
+            self.market,
+            self.side,
+            self.type,
+            self.time_in_force,
+            self.self_trade_prevention,
+            self.price,
+            self.placed_quantity,
+            self.quote_quantity,
+        )
+
+
+def record_of(order: Order) -> OrderRecord:
+    """The immutable record of ``order`` as it is now."""
+    return OrderRecord(
+        order.id,
+        order.account,
+        order.market,
+        order.side,
+        order.type,
+        order.time_in_force,
+        order.self_trade_prevention,
+        order.price,
+        order.quantity,
+        order.placed_quantity,
+        order.quote_quantity,
+        order.client_order_id,
+        order.status,
+        order.remaining,
+        order.filled,
+        order.filled_notional,
+        order.fees,
+        order.hold,
+        order.arrival_price,
+        order.created,
+        order.updated,
+        order.reason,
+    )

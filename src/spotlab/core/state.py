@@ -17,42 +17,17 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections import OrderedDict
 from decimal import Decimal
 
 import msgspec
+from msgspec.structs import astuple
 
 from spotlab.core.engine import AccountState, Engine, MarketState
 from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
-from spotlab.core.orders import Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from spotlab.core.orders import OPEN, Order, OrderRecord, Side, record_of
 
 FORMAT = 1
-
-
-class OrderRecord(msgspec.Struct, array_like=True, gc=False):
-    id: int
-    account: str
-    market: str
-    side: Side
-    type: OrderType
-    time_in_force: TimeInForce
-    self_trade_prevention: SelfTradePrevention
-    price: int
-    quantity: int
-    placed_quantity: int
-    quote_quantity: int
-    client_order_id: str | None
-    status: OrderStatus
-    remaining: int
-    filled: int
-    filled_notional: int
-    fees: int
-    hold: int
-    arrival_price: int
-    created: int
-    updated: int
-    reason: str | None
 
 
 class MarketRecord(msgspec.Struct, array_like=True, gc=False):
@@ -103,10 +78,12 @@ def snapshot(engine: Engine) -> Snapshot:
 
 
 def _snapshot(engine: Engine) -> Snapshot:
-    orders: dict[int, Order] = {}
+    orders: dict[int, Order | OrderRecord] = {}
     for order in engine.open_orders.values():
         orders[order.id] = order
     for order in engine.closed_orders.values():
+        orders[order.id] = order
+    for order in engine.closed_with_client_id.values():
         orders[order.id] = order
     accounts = []
     for account in engine.accounts.values():
@@ -144,7 +121,7 @@ def _snapshot(engine: Engine) -> Snapshot:
         markets,
         [(asset, row[0], row[1]) for asset, row in engine.fee_rows.items()],
         accounts,
-        [_order_record(orders[order_id]) for order_id in sorted(orders)],
+        [_as_record(orders[order_id]) for order_id in sorted(orders)],
         list(engine.closed_orders),
         list(engine.ledger.deposited.items()),
         list(engine.ledger.withdrawn.items()),
@@ -200,22 +177,20 @@ def _restore(snap: Snapshot) -> Engine:
         state.trades.extend(tuple(t) for t in record.trades)
         engine.markets[market_spec.symbol] = state
 
-    orders: dict[int, Order] = {}
+    orders: dict[int, Order | OrderRecord] = {}
     rows_for: dict[tuple[str, str], tuple[list, list]] = {}
     new_order = Order.__new__
     for record in snap.orders:
+        if record.status not in OPEN:
+            orders[record.id] = record  # closed: stays an immutable record
+            continue
         order = new_order(Order)
         (
             order.id, order.account, order.market, order.side, order.type, order.time_in_force,
             order.self_trade_prevention, order.price, order.quantity, order.placed_quantity, order.quote_quantity,
             order.client_order_id, order.status, order.remaining, order.filled, order.filled_notional,
             order.fees, order.hold, order.arrival_price, order.created, order.updated, order.reason,
-        ) = (
-            record.id, record.account, record.market, record.side, record.type, record.time_in_force,
-            record.self_trade_prevention, record.price, record.quantity, record.placed_quantity, record.quote_quantity,
-            record.client_order_id, record.status, record.remaining, record.filled, record.filled_notional,
-            record.fees, record.hold, record.arrival_price, record.created, record.updated, record.reason,
-        )
+        ) = astuple(record)
         order.prev = order.next = order.level = None
         key = (record.account, record.market)
         pair = rows_for.get(key)
@@ -253,10 +228,10 @@ def _restore(snap: Snapshot) -> Engine:
         engine.accounts[order.account].open_orders[order_id] = order
     for record in snap.accounts:
         engine.accounts[record.id].client_orders.update((cid, orders[oid]) for cid, oid in record.client_orders)
-    engine.closed_orders = OrderedDict((order_id, orders[order_id]) for order_id in snap.closed_orders)
+    engine.closed_orders = {order_id: orders[order_id] for order_id in snap.closed_orders}
     for account in engine.accounts.values():
         for order in account.client_orders.values():
-            if order.id not in engine.open_orders:
+            if type(order) is OrderRecord:
                 engine.closed_with_client_id[order.id] = order
     return engine
 
@@ -279,28 +254,5 @@ def state_hash(engine: Engine) -> str:
     return hashlib.sha256(encode(snap)).hexdigest()
 
 
-def _order_record(order: Order) -> OrderRecord:
-    return OrderRecord(
-        order.id,
-        order.account,
-        order.market,
-        order.side,
-        order.type,
-        order.time_in_force,
-        order.self_trade_prevention,
-        order.price,
-        order.quantity,
-        order.placed_quantity,
-        order.quote_quantity,
-        order.client_order_id,
-        order.status,
-        order.remaining,
-        order.filled,
-        order.filled_notional,
-        order.fees,
-        order.hold,
-        order.arrival_price,
-        order.created,
-        order.updated,
-        order.reason,
-    )
+def _as_record(order: Order | OrderRecord) -> OrderRecord:
+    return record_of(order) if type(order) is Order else order

@@ -44,7 +44,7 @@ def recover(store: Store, closed_orders_kept: int) -> Recovered:
             raise SpotlabError(
                 ErrorCode.STORE_CORRUPT, f"{store.url}: snapshot {snapshot_index} cannot be read: {error}"
             ) from None
-        engine.closed_orders_kept = closed_orders_kept
+        engine.keep_closed_orders(closed_orders_kept)
         try:
             engine.check_invariants()
         except AssertionError as error:
@@ -68,7 +68,7 @@ def recover(store: Store, closed_orders_kept: int) -> Recovered:
             raise SpotlabError(
                 ErrorCode.STORE_CORRUPT, f"{store.url}: record {record.index} no longer applies: {error.message}"
             ) from None
-        if outcome.events != record.events:
+        if tuple(outcome.events) != record.events:
             raise SpotlabError(
                 ErrorCode.STORE_CORRUPT,
                 f"{store.url}: replaying record {record.index} gave other events than were logged; the log is "

@@ -93,11 +93,12 @@ class Exchange:
         self._snapshot_index = snapshot_index
         self._last_ts = last_ts
         self._snapshot_every = None if isinstance(store, MemoryStore) else snapshot_every
-        self._lock = threading.RLock()
+        self._now = clock.now_ns
+        self._lock = threading.Lock()  # never held across I/O, never taken twice by one thread
         self._failed: SpotlabError | None = None
         self._closed = False
         self._subscribers: list[Callable[[Event], None]] = []
-        store.on_durable(self._publish)
+        self._publishing = False
         self.aio = AsyncExchange(self)
 
     @classmethod
@@ -314,7 +315,7 @@ class Exchange:
 
     def _set_status(self, market: str, status: MarketStatus) -> MarketView:
         spec = self._engine.market(market).spec
-        return self._run(SetMarketStatus(spec.symbol, status), lambda outcome: self.market(spec.symbol))
+        return self._run(SetMarketStatus(spec.symbol, status), lambda outcome: market_view(spec, status))
 
     def _list_catalogue(self, catalogue: Catalogue) -> None:
         for asset in catalogue.assets.values():
@@ -358,7 +359,11 @@ class Exchange:
 
         Callbacks run on the store's writer thread: keep them quick (hand work to a queue).
         """
-        self._subscribers.append(callback)
+        with self._lock:
+            self._subscribers.append(callback)
+            if not self._publishing:
+                self._store.on_durable(self._publish)
+                self._publishing = True
         return lambda: self._subscribers.remove(callback)
 
     def _publish(self, records: list[LogRecord]) -> None:
@@ -440,8 +445,9 @@ class Exchange:
 
     def _apply(self, command: Any, shape: Shape | None) -> tuple[Outcome, int, Any]:
         with self._lock:
-            self._check_usable()
-            ts = self._clock.now_ns()
+            if self._failed is not None or self._closed or self._store.failure is not None:
+                self._check_usable()
+            ts = self._now()
             if ts < self._last_ts:
                 ts = self._last_ts
             outcome = self._engine.apply(command, ts)
@@ -449,7 +455,7 @@ class Exchange:
             if outcome.events:
                 self._index += 1
                 try:
-                    self._store.append(LogRecord(self._index, ts, command, outcome.events))
+                    self._store.append(LogRecord(self._index, ts, command, tuple(outcome.events)))
                 except SpotlabError as error:
                     self._failed = error
                     raise

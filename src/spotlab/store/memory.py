@@ -14,12 +14,18 @@ from spotlab.store.records import LogRecord
 
 log = logging.getLogger(__name__)
 
+CHUNK = 4096  # records per sealed chunk
+
 
 class MemoryStore:
     url = "memory://"
 
     def __init__(self) -> None:
-        self._records: list[LogRecord] = []
+        # Records are kept in sealed chunks: a tuple of untracked records is itself
+        # untracked, so the cyclic collector never walks millions of records.
+        self._chunks: list[tuple[LogRecord, ...]] = []
+        self._records: list[LogRecord] = []  # the open chunk
+        self._count = 0
         self._snapshot: tuple[int, bytes] | None = None
         self._listeners: list[Callable[[list[LogRecord]], None]] = []
 
@@ -28,10 +34,23 @@ class MemoryStore:
 
     def records(self, after: int = 0) -> Iterator[LogRecord]:
         # indexes are 1-based and gap-free, so record i sits at position i - 1
-        yield from self._records[max(after, 0) :]
+        skip = max(after, 0)
+        for chunk in [*self._chunks, tuple(self._records)]:
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield from chunk[skip:]
+            skip = 0
 
     def append(self, record: LogRecord) -> None:
-        self._records.append(record)
+        records = self._records
+        records.append(record)
+        self._count += 1
+        if len(records) == CHUNK:
+            self._chunks.append(tuple(records))
+            self._records = []
+        if not self._listeners:
+            return
         for listener in self._listeners:
             try:
                 listener([record])
@@ -56,7 +75,7 @@ class MemoryStore:
     failure = None
 
     def stats(self) -> dict[str, int]:
-        return {"written": len(self._records), "commits": len(self._records), "durable": len(self._records)}
+        return {"written": self._count, "commits": self._count, "durable": self._count}
 
     def close(self) -> None:
         return None

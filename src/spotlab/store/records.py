@@ -19,7 +19,7 @@ class LogRecord(msgspec.Struct, array_like=True, gc=False):
     index: int
     ts: int
     command: AnyCommand
-    events: list[AnyEvent]
+    events: tuple[AnyEvent, ...]  # a tuple of gc=False structs: invisible to the cyclic collector
 
     @property
     def first_seq(self) -> int:

@@ -91,12 +91,12 @@ def last_index(url: str) -> int:
 
         conn = sqlite3.connect(url[len("sqlite:///") :])
         try:
-            return conn.execute("SELECT coalesce(max(idx), 0) FROM log").fetchone()[0]
+            return conn.execute("SELECT coalesce(max(last_idx), 0) FROM log").fetchone()[0]
         finally:
             conn.close()
     conninfo, schema = split_url(url)
     with psycopg.connect(conninfo) as conn:
-        return conn.execute(f"SELECT coalesce(max(idx), 0) FROM {schema}.log").fetchone()[0]
+        return conn.execute(f"SELECT coalesce(max(last_idx), 0) FROM {schema}.log").fetchone()[0]
 
 
 def reopen(url: str) -> Exchange:

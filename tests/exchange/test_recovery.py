@@ -40,6 +40,7 @@ from spotlab.exchange.recovery import recover
 from spotlab.store import open_store
 from spotlab.store.postgres import split_url
 from spotlab.store.records import decode_record, encode_record
+from tests.store import raw_log
 from tests.conftest import fund
 from tests.scenario import assert_book
 
@@ -113,7 +114,7 @@ def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 
 def last_index(url: str) -> int:
-    return sql(url, "SELECT coalesce(max(idx), 0) FROM {log}")[0][0]
+    return raw_log.last_index(url)
 
 
 @contextmanager
@@ -413,18 +414,15 @@ def damaged_store(url: str, clock: SimulatedClock) -> int:
     ex = Exchange.open(url, clock=clock, snapshot_every=None)
     history(ex, clock)
     ex.close()
-    for (index, body) in sql(url, "SELECT idx, body FROM {log} ORDER BY idx"):
-        record = decode_record(bytes(body))
+    for record in raw_log.stored_records(url):
         if isinstance(record.command, Deposit) and record.command.account == "alice":
-            return index
+            return record.index
     raise AssertionError("the history has no deposit")
 
 
 def rewrite(url: str, index: int, change: Callable[[Any], Any]) -> None:
-    """Replace record ``index``'s body with ``change(record)`` (a record, or raw bytes)."""
-    body = sql(url, "SELECT body FROM {log} WHERE idx = ?", (index,))[0][0]
-    new = change(decode_record(bytes(body)))
-    sql(url, "UPDATE {log} SET body = ? WHERE idx = ?", (new if isinstance(new, bytes) else encode_record(new), index))
+    """Replace record ``index`` with ``change(record)`` (a record, or raw bytes for its stored segment)."""
+    raw_log.rewrite_record(url, index, change)
 
 
 def open_code(url: str, clock: SimulatedClock) -> ErrorCode:
@@ -439,7 +437,7 @@ CHANGES = {
         r, command=msgspec.structs.replace(r.command, amount=r.command.amount + 1)
     ),
     "the logged event's amount": lambda r: msgspec.structs.replace(
-        r, events=[msgspec.structs.replace(r.events[0], amount=r.events[0].amount + 1), *r.events[1:]]
+        r, events=(msgspec.structs.replace(r.events[0], amount=r.events[0].amount + 1), *r.events[1:])
     ),
     "the account, to one that does not exist": lambda r: msgspec.structs.replace(
         r, command=msgspec.structs.replace(r.command, account="mallory")
@@ -459,7 +457,7 @@ def test_a_missing_record_makes_open_fail_with_store_corrupt(store_url, clock, w
     index = damaged_store(store_url, clock)
     if which == "first":
         index = 1
-    sql(store_url, "DELETE FROM {log} WHERE idx = ?", (index,))
+    raw_log.delete_record(store_url, index)
     assert open_code(store_url, clock) is ErrorCode.STORE_CORRUPT
 
 

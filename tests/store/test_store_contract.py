@@ -38,6 +38,7 @@ from spotlab.store import LogRecord, open_store
 from spotlab.store.postgres import drop_schema, split_url
 from spotlab.store.records import encode_record
 from tests.conftest import PG_BASE_URL, fund
+from tests.store import raw_log
 
 T = TypeVar("T")
 
@@ -243,8 +244,8 @@ def test_wait_returns_only_once_a_fresh_reader_sees_the_record(store_url):
         for record in records:
             store.append(record)
             store.wait(record.index)
-            rows = fresh_read(store_url, "SELECT idx, body FROM {log} WHERE idx = ?", (record.index,))
-            assert rows and bytes(rows[0][1]) == encode_record(record), f"record {record.index} not readable"
+            stored = {r.index: r for r in raw_log.stored_records(store_url)}
+            assert encode_record(stored.get(record.index)) == encode_record(record), f"record {record.index} not readable"
     finally:
         store.close()
 
@@ -271,7 +272,7 @@ def test_close_flushes_what_was_queued(store_url):
         store.append(record)
     store.close()  # no wait: close must drain the queue before it lets go
 
-    assert fresh_read(store_url, "SELECT count(*), max(idx) FROM {log}") == [(300, 300)]
+    assert (raw_log.count_after(store_url), raw_log.last_index(store_url)) == (300, 300)
     store = after_close(open_store, store_url)
     try:
         assert list(store.records()) == records
@@ -402,7 +403,7 @@ def test_eight_threads_share_commits_and_every_acknowledged_command_is_durable(s
     ex = Exchange.open(store_url)
     try:
         accounts = [fund(ex, f"trader{i}", USDT="1000000") for i in range(8)]
-        index_before = fresh_read(store_url, "SELECT max(idx) FROM {log}")[0][0]
+        index_before = raw_log.last_index(store_url)
         before = ex.stats()
         errors: list[BaseException] = []
 
@@ -432,8 +433,11 @@ def test_eight_threads_share_commits_and_every_acknowledged_command_is_durable(s
         assert records == 8 * 200
         assert commits < records / 2, f"{commits} commits for {records} records: commits are not shared"
         # every command was acknowledged, so a fresh reader sees all of them, without gaps
-        assert fresh_read(store_url, "SELECT count(*), max(idx), max(last_seq) FROM {log} WHERE idx > ?",
-                          (index_before,)) == [(1600, index_before + 1600, ex.last_sequence)]
+        stored = [r for r in raw_log.stored_records(store_url) if r.index > index_before]
+        assert (len(stored), stored[-1].index, stored[-1].events[-1].seq) == (
+            1600, index_before + 1600, ex.last_sequence
+        )
+        assert [r.index for r in stored] == list(range(index_before + 1, index_before + 1601))
     finally:
         ex.close()
 
@@ -442,7 +446,7 @@ def test_concurrent_asyncio_orders_all_complete_and_share_commits(store_url):
     ex = Exchange.open(store_url)
     try:
         accounts = [fund(ex, f"bot{i}", USDT="100000") for i in range(4)]
-        index_before = fresh_read(store_url, "SELECT max(idx) FROM {log}")[0][0]
+        index_before = raw_log.last_index(store_url)
         before = ex.stats()
 
         async def place_all():
@@ -460,7 +464,7 @@ def test_concurrent_asyncio_orders_all_complete_and_share_commits(store_url):
         commits = after["commits"] - before["commits"]
         assert after["records"] - before["records"] == 200
         assert commits < 100, f"{commits} commits for 200 concurrent orders: commits are not shared"
-        assert fresh_read(store_url, "SELECT count(*) FROM {log} WHERE idx > ?", (index_before,)) == [(200,)]
+        assert raw_log.count_after(store_url, index_before) == 200
     finally:
         ex.close()
 

@@ -67,7 +67,7 @@ from spotlab.errors import ErrorCode, SpotlabError
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 #: How many closed orders without a client order id the engine remembers for look-ups.
-DEFAULT_CLOSED_ORDERS_KEPT = 200_000
+DEFAULT_CLOSED_ORDERS_KEPT = 100_000
 #: How many recent trades each market keeps in memory.
 RECENT_TRADES_KEPT = 1_000
 

@@ -13,7 +13,7 @@ Invariants
 - ``close`` drains the queue before the backend is released.
 
 A backend implements ``_last_index`` (at open), ``_connect`` (in the writer thread),
-``_write(rows, snapshots)`` (one transaction, commit and sync), ``_disconnect`` and
+``_write(segments, snapshots)`` (one transaction, commit and sync), ``_disconnect`` and
 ``_release``.
 """
 
@@ -25,9 +25,8 @@ import threading
 from collections.abc import Callable
 
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.store.records import LogRecord, encode_record
+from spotlab.store.records import LogRecord, Segment, segments
 
-Row = tuple[int, int, int, int, bytes]  # index, ts, first_seq, last_seq, body
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class GroupCommitStore:
     def _connect(self) -> None:
         raise NotImplementedError
 
-    def _write(self, rows: list[Row], snapshots: list[tuple[int, bytes]]) -> None:
+    def _write(self, rows: list[Segment], snapshots: list[tuple[int, bytes]]) -> None:
         raise NotImplementedError
 
     def _disconnect(self) -> None:
@@ -128,9 +127,11 @@ class GroupCommitStore:
 
     @property
     def failure(self) -> SpotlabError | None:
-        """Why the store stopped, once a write failed (it never recovers: reopen)."""
-        with self._lock:
-            return self._unavailable() if self._failure is not None else None
+        """Why the store stopped, once a write failed (it never recovers: reopen).
+
+        Read on every command, so without the lock: the field is set once and never cleared.
+        """
+        return None if self._failure is None else self._unavailable()
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -167,8 +168,7 @@ class GroupCommitStore:
                     batch, self._queue = self._queue, []
                     snapshots, self._snapshots = self._snapshots, []
                 try:
-                    rows = [(r.index, r.ts, r.events[0].seq, r.events[-1].seq, encode_record(r)) for r in batch]
-                    self._write(rows, snapshots)
+                    self._write(segments(batch) if batch else [], snapshots)
                 except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
                     self._fail(error)
                     return

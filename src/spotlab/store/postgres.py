@@ -1,7 +1,7 @@
 """The PostgreSQL store: the same log and snapshots, in a schema of one database.
 
 Invariants
-- Each group commit is one transaction (records arrive by binary ``COPY``); with
+- Each group commit is one transaction (segments of records arrive by binary ``COPY``); with
   PostgreSQL's default ``synchronous_commit = on`` a commit returns only when the
   WAL is flushed, so one flush covers the whole group.
 - The schema is chosen with ``?schema=name`` in the URL (default ``spotlab``); the
@@ -21,10 +21,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.store.group_commit import GroupCommitStore, Row
-from spotlab.store.records import LogRecord, decode_record
+from spotlab.store.group_commit import GroupCommitStore
+from spotlab.store.records import LogRecord, Segment, decode_segment
 
-FORMAT = "1"
+FORMAT = "2"
 SNAPSHOTS_KEPT = 2
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -66,14 +66,18 @@ class PostgresStore(GroupCommitStore):
     def records(self, after: int = 0) -> Iterator[LogRecord]:
         with psycopg.connect(self._conninfo) as conn, conn.transaction():
             with conn.cursor(name="spotlab_records") as cursor:
-                cursor.itersize = 10_000
-                cursor.execute(f"SELECT body FROM {self.schema}.log WHERE idx > %s ORDER BY idx", (after,))
+                cursor.itersize = 64
+                cursor.execute(
+                    f"SELECT body FROM {self.schema}.log WHERE last_idx > %s ORDER BY first_idx", (after,)
+                )
                 for (body,) in cursor:
-                    yield decode_record(body)
+                    for record in decode_segment(body):
+                        if record.index > after:
+                            yield record
 
     def _last_index(self) -> int:
         with psycopg.connect(self._conninfo) as conn:
-            return conn.execute(f"SELECT coalesce(max(idx), 0) FROM {self.schema}.log").fetchone()[0]
+            return conn.execute(f"SELECT coalesce(max(last_idx), 0) FROM {self.schema}.log").fetchone()[0]
 
     # -- writing (writer thread) ------------------------------------------------------
 
@@ -99,7 +103,7 @@ class PostgresStore(GroupCommitStore):
             with conn.transaction():
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
                 conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {s}.log (idx bigint PRIMARY KEY, ts bigint NOT NULL, "
+                    f"CREATE TABLE IF NOT EXISTS {s}.log (first_idx bigint PRIMARY KEY, last_idx bigint NOT NULL, "
                     "first_seq bigint NOT NULL, last_seq bigint NOT NULL, body bytea NOT NULL)"
                 )
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.snapshots (idx bigint PRIMARY KEY, body bytea NOT NULL)")
@@ -116,13 +120,15 @@ class PostgresStore(GroupCommitStore):
             raise
         self._conn = conn
 
-    def _write(self, rows: list[Row], snapshots: list[tuple[int, bytes]]) -> None:
+    def _write(self, rows: list[Segment], snapshots: list[tuple[int, bytes]]) -> None:
         s = self.schema
         conn = self._conn
         with conn.transaction():
             with conn.cursor() as cursor:
                 if rows:
-                    with cursor.copy(f"COPY {s}.log (idx, ts, first_seq, last_seq, body) FROM STDIN (FORMAT BINARY)") as copy:
+                    with cursor.copy(
+                        f"COPY {s}.log (first_idx, last_idx, first_seq, last_seq, body) FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
                         copy.set_types(["int8", "int8", "int8", "int8", "bytea"])
                         for row in rows:
                             copy.write_row(row)

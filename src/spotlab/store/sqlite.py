@@ -3,7 +3,8 @@
 Invariants
 - Every group commit is one transaction with ``synchronous=FULL``: when ``wait``
   returns, the records are on disk (they survive a killed process and a power
-  cut), and one sync covers the whole group.
+  cut), and one sync covers the whole group. The group's records are stored as
+  segment rows (``spotlab.store.records``): one insert per segment, not per record.
 - One process writes a file at a time, enforced with an exclusive ``flock`` on
   ``<file>.lock``; readers (``records``, ``latest_snapshot``) use their own
   connections and see only committed records.
@@ -20,14 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.store.group_commit import GroupCommitStore, Row
-from spotlab.store.records import LogRecord, decode_record
+from spotlab.store.group_commit import GroupCommitStore
+from spotlab.store.records import LogRecord, Segment, decode_segment
 
-FORMAT = "1"
+FORMAT = "2"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
-    idx INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
+    first_idx INTEGER PRIMARY KEY,
+    last_idx INTEGER NOT NULL,
     first_seq INTEGER NOT NULL,
     last_seq INTEGER NOT NULL,
     body BLOB NOT NULL
@@ -85,16 +86,18 @@ class SQLiteStore(GroupCommitStore):
     def records(self, after: int = 0) -> Iterator[LogRecord]:
         conn = self._reader()
         try:
-            cursor = conn.execute("SELECT body FROM log WHERE idx > ? ORDER BY idx", (after,))
-            while rows := cursor.fetchmany(10_000):
+            cursor = conn.execute("SELECT body FROM log WHERE last_idx > ? ORDER BY first_idx", (after,))
+            while rows := cursor.fetchmany(64):
                 for (body,) in rows:
-                    yield decode_record(body)
+                    for record in decode_segment(body):
+                        if record.index > after:
+                            yield record
         finally:
             conn.close()
 
     def _last_index(self) -> int:
         with self._reader() as conn:
-            return conn.execute("SELECT coalesce(max(idx), 0) FROM log").fetchone()[0]
+            return conn.execute("SELECT coalesce(max(last_idx), 0) FROM log").fetchone()[0]
 
     # -- writing (writer thread) ------------------------------------------------------
 
@@ -104,11 +107,11 @@ class SQLiteStore(GroupCommitStore):
         conn.execute("PRAGMA synchronous=FULL")
         self._conn = conn
 
-    def _write(self, rows: list[Row], snapshots: list[tuple[int, bytes]]) -> None:
+    def _write(self, rows: list[Segment], snapshots: list[tuple[int, bytes]]) -> None:
         conn = self._conn
         conn.execute("BEGIN")
         try:
-            conn.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?)", rows)  # one row per segment
             if snapshots:
                 conn.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?)", snapshots)
                 conn.execute(

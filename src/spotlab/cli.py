@@ -33,7 +33,16 @@ def markets(
 
     cat = load_catalogue(catalogue)
     table = Table(title="spotlab markets")
-    for column in ("market", "tick size", "lot size", "min quantity", "min notional", "maker fee", "taker fee", "status"):
+    for column in (
+        "market",
+        "tick size",
+        "lot size",
+        "min quantity",
+        "min notional",
+        "maker fee",
+        "taker fee",
+        "status",
+    ):
         table.add_column(column, justify="left" if column == "market" else "right")
     for spec in cat.markets.values():
         table.add_row(
@@ -81,9 +90,18 @@ def bench_engine(
     chosen = tuple(part.strip() for part in stores.split(",") if part.strip())
     try:
         options = Options(
-            commands=commands, accounts=accounts, seed=seed, stores=chosen, postgres_url=postgres_url,
-            window=window, resting=resting, skip_memory_test=skip_memory_test, skip_restart=skip_restart,
-            json_path=json_path, profile_path=profile, workdir=workdir,
+            commands=commands,
+            accounts=accounts,
+            seed=seed,
+            stores=chosen,
+            postgres_url=postgres_url,
+            window=window,
+            resting=resting,
+            skip_memory_test=skip_memory_test,
+            skip_restart=skip_restart,
+            json_path=json_path,
+            profile_path=profile,
+            workdir=workdir,
         )
         run(options, console)
     except ValueError as error:

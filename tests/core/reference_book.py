@@ -60,7 +60,9 @@ class RefOrder:
 class Result:
     """What one command did: ``happenings`` in order, and the incoming order's id and final status."""
 
-    happenings: list[tuple] = field(default_factory=list)  # ("fill", maker, taker, price, lots) | ("expire", id) | ("cancel", id)
+    happenings: list[tuple] = field(
+        default_factory=list
+    )  # ("fill", maker, taker, price, lots) | ("expire", id) | ("cancel", id)
     order_id: int | None = None
     status: str | None = None
 

@@ -56,7 +56,9 @@ def test_an_amount_left_over_after_the_book_runs_out_expires_the_order():
     sell(engine, "s1", 100, 6)
     order = buy_for(engine, 1000)
     assert (order.filled, str(order.status), order.reason) == (
-        6, "EXPIRED", "the book ran out before the amount was spent",
+        6,
+        "EXPIRED",
+        "the book ran out before the amount was spent",
     )
     engine.check_invariants()
 

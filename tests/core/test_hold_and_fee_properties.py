@@ -20,7 +20,7 @@ rates = st.one_of(
 )
 notionals = st.integers(0, 10**24)
 lot_costs = st.one_of(st.integers(1, 1_000), st.integers(1, 10**15))
-budgets = st.one_of(st.integers(-10**6, 10**6), st.integers(-10, 10**24))
+budgets = st.one_of(st.integers(-(10**6), 10**6), st.integers(-10, 10**24))
 
 
 def cost(lots: int, lot_cost: int, rate: int) -> int:

@@ -41,7 +41,7 @@ from spotlab.core.events import OrderCanceled, OrderExpired, OrderFilled
 from spotlab.core.markets import MarketStatus
 from spotlab.core.orders import OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.errors import SpotlabError
-from tests.core.reference_book import RefError, ReferenceBook
+from tests.core.reference_book import ReferenceBook, RefError
 
 MARKET = "AAA/QQQ"
 ACCOUNTS = ("a0", "a1", "a2")
@@ -117,8 +117,15 @@ def to_commands(step: tuple, ref: ReferenceBook) -> tuple[object, tuple]:
         elif place_kind == "market_amount":
             otype, tif, price, quantity, budget = "market", "IOC", 0, 0, amount
         command = PlaceOrder(
-            account, MARKET, Side(side), OrderType(otype), TimeInForce(tif), SelfTradePrevention(stp),
-            price, quantity, budget,
+            account,
+            MARKET,
+            Side(side),
+            OrderType(otype),
+            TimeInForce(tif),
+            SelfTradePrevention(stp),
+            price,
+            quantity,
+            budget,
         )
         return command, ("place", (account, side, otype, tif, stp, price, quantity, budget))
     if kind == "cancel_all":
@@ -269,8 +276,16 @@ def random_stream(seed: int, length: int) -> list[tuple]:
         if roll < 0.7:
             kind, account, side = rng.choice(PLACE_KINDS + RESTING_KINDS), rng.randrange(3), rng.choice(["buy", "sell"])
             stream.append(
-                ("place", kind, account, side, rng.randint(-4, 4), rng.randint(1, 6), rng.choice(STP_MODES),
-                 rng.randint(20, 800))
+                (
+                    "place",
+                    kind,
+                    account,
+                    side,
+                    rng.randint(-4, 4),
+                    rng.randint(1, 6),
+                    rng.choice(STP_MODES),
+                    rng.randint(20, 800),
+                )
             )
         elif roll < 0.85:
             stream.append(("cancel", (rng.randrange(10**6), rng.random() < 0.8), rng.random() < 0.2))

@@ -46,7 +46,12 @@ def test_the_float_refusal_says_how_to_fix_it():
 
 @pytest.mark.parametrize(
     "value, step, units",
-    [(D("50000.01"), D("0.01"), 5000001), (D("0.00001"), D("0.00001"), 1), (D("3"), D("0.5"), 6), (D("0"), D("0.1"), 0)],
+    [
+        (D("50000.01"), D("0.01"), 5000001),
+        (D("0.00001"), D("0.00001"), 1),
+        (D("3"), D("0.5"), 6),
+        (D("0"), D("0.1"), 0),
+    ],
 )
 def test_values_on_the_step_convert_exactly(value, step, units):
     assert to_units(value, step, "price", ErrorCode.PRICE_NOT_ON_TICK) == units
@@ -75,4 +80,6 @@ def test_a_long_value_just_off_the_step_is_not_rounded_onto_it():
     value = D("1234567890123456789012345678.9012345678901")
     with pytest.raises(SpotlabError):
         to_units(value, D("0.0000000001"), "quantity", ErrorCode.QUANTITY_NOT_ON_LOT)
-    assert to_units(value, D("0.0000000000001"), "quantity", ErrorCode.QUANTITY_NOT_ON_LOT) == int(str(value).replace(".", ""))
+    assert to_units(value, D("0.0000000000001"), "quantity", ErrorCode.QUANTITY_NOT_ON_LOT) == int(
+        str(value).replace(".", "")
+    )

@@ -108,14 +108,24 @@ def next_command(ex: Exchange, rng: random.Random, step: int) -> object:
         else:
             by_quote = side is Side.BUY and rng.random() < 0.4
             return PlaceOrder(
-                account, market, side, OrderType.MARKET, TimeInForce.IOC, SelfTradePrevention.EXPIRE_MAKER,
+                account,
+                market,
+                side,
+                OrderType.MARKET,
+                TimeInForce.IOC,
+                SelfTradePrevention.EXPIRE_MAKER,
                 price=0,
                 quantity=0 if by_quote else rng.randint(lots_from, lots_to),
                 quote_quantity=rng.randint(10, 500) * UNIT if by_quote else 0,
                 client_order_id=client_order_id,
             )
         return PlaceOrder(
-            account, market, side, OrderType.LIMIT, tif, SelfTradePrevention.EXPIRE_MAKER,
+            account,
+            market,
+            side,
+            OrderType.LIMIT,
+            tif,
+            SelfTradePrevention.EXPIRE_MAKER,
             price=mid + rng.randint(-mid // 10_000, mid // 10_000),  # within 1 % of the mid
             quantity=rng.randint(lots_from, lots_to),
             client_order_id=client_order_id,

@@ -59,39 +59,55 @@ CASES = {
     "unknown self-trade prevention": (lambda ex: limit(ex, self_trade_prevention="DECREMENT"), "INVALID_ARGUMENT"),
     "market order with a price": (lambda ex: limit(ex, type="market"), "INVALID_ARGUMENT"),
     "market order fill-or-kill": (
-        lambda ex: limit(ex, type="market", price=None, time_in_force="FOK"), "INVALID_ARGUMENT"
+        lambda ex: limit(ex, type="market", price=None, time_in_force="FOK"),
+        "INVALID_ARGUMENT",
     ),
     "market order with quantity and quote amount": (
-        lambda ex: limit(ex, type="market", price=None, quote_quantity="100"), "INVALID_ARGUMENT"
+        lambda ex: limit(ex, type="market", price=None, quote_quantity="100"),
+        "INVALID_ARGUMENT",
     ),
     "limit order without a price": (lambda ex: limit(ex, price=None), "INVALID_ARGUMENT"),
     "post-only IOC": (lambda ex: limit(ex, type="limit_maker", price="40000", time_in_force="IOC"), "INVALID_ARGUMENT"),
     "client order id with spaces": (lambda ex: limit(ex, client_order_id="a b"), "INVALID_ARGUMENT"),
-    "reused client order id, other parameters": (lambda ex: limit(ex, client_order_id="a-1"), "DUPLICATE_CLIENT_ORDER_ID"),
-    "unknown account": (lambda ex: lambda s: ex.place_order("mallory", M, "buy", "limit", "50000", "0.1"), "UNKNOWN_ACCOUNT"),
+    "reused client order id, other parameters": (
+        lambda ex: limit(ex, client_order_id="a-1"),
+        "DUPLICATE_CLIENT_ORDER_ID",
+    ),
+    "unknown account": (
+        lambda ex: lambda s: ex.place_order("mallory", M, "buy", "limit", "50000", "0.1"),
+        "UNKNOWN_ACCOUNT",
+    ),
     "account id not a string": (lambda ex: lambda s: ex.balances(42), "UNKNOWN_ACCOUNT"),
     "cancel an unknown order": (lambda ex: lambda s: ex.cancel_order(s["alice"], 999_999), "ORDER_NOT_FOUND"),
-    "cancel an order id that is not a number": (lambda ex: lambda s: ex.cancel_order(s["alice"], "abc"), "ORDER_NOT_FOUND"),
+    "cancel an order id that is not a number": (
+        lambda ex: lambda s: ex.cancel_order(s["alice"], "abc"),
+        "ORDER_NOT_FOUND",
+    ),
     "cancel another account's order": (
-        lambda ex: lambda s: ex.cancel_order(s["alice"], s["resting_of_bob"]), "ORDER_NOT_FOUND"
+        lambda ex: lambda s: ex.cancel_order(s["alice"], s["resting_of_bob"]),
+        "ORDER_NOT_FOUND",
     ),
     "read another account's order": (lambda ex: lambda s: ex.order(s["alice"], s["resting_of_bob"]), "ORDER_NOT_FOUND"),
     "reduce another account's order": (
-        lambda ex: lambda s: ex.reduce_order(s["alice"], s["resting_of_bob"], "0.05"), "ORDER_NOT_FOUND"
+        lambda ex: lambda s: ex.reduce_order(s["alice"], s["resting_of_bob"], "0.05"),
+        "ORDER_NOT_FOUND",
     ),
     "cancel a filled order": (lambda ex: lambda s: ex.cancel_order(s["alice"], s["filled_of_alice"]), "ORDER_NOT_OPEN"),
     "reduce to more than the order": (
-        lambda ex: lambda s: ex.reduce_order(s["bob"], s["resting_of_bob"], "0.2"), "INVALID_ARGUMENT"
+        lambda ex: lambda s: ex.reduce_order(s["bob"], s["resting_of_bob"], "0.2"),
+        "INVALID_ARGUMENT",
     ),
     "reduce with a float": (
-        lambda ex: lambda s: ex.reduce_order(s["bob"], s["resting_of_bob"], 0.05), "INVALID_NUMBER"
+        lambda ex: lambda s: ex.reduce_order(s["bob"], s["resting_of_bob"], 0.05),
+        "INVALID_NUMBER",
     ),
     "withdraw more than available": (lambda ex: lambda s: ex.withdraw(s["alice"], "BTC", "5"), "INSUFFICIENT_FUNDS"),
     "withdraw an unknown asset": (lambda ex: lambda s: ex.withdraw(s["alice"], "XYZ", "1"), "UNKNOWN_ASSET"),
     "deposit a float": (lambda ex: lambda s: ex.deposit(s["alice"], "BTC", 0.5), "INVALID_NUMBER"),
     "deposit a negative amount": (lambda ex: lambda s: ex.deposit(s["alice"], "BTC", "-1"), "INVALID_NUMBER"),
     "deposit below the asset's precision": (
-        lambda ex: lambda s: ex.deposit(s["alice"], "BTC", "0.000000001"), "AMOUNT_NOT_ON_PRECISION"
+        lambda ex: lambda s: ex.deposit(s["alice"], "BTC", "0.000000001"),
+        "AMOUNT_NOT_ON_PRECISION",
     ),
     "deposit to an unknown account": (lambda ex: lambda s: ex.deposit("mallory", "BTC", "1"), "UNKNOWN_ACCOUNT"),
     "create an existing account": (lambda ex: lambda s: ex.create_account("alice"), "ACCOUNT_EXISTS"),

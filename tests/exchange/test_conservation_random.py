@@ -32,7 +32,6 @@ import pytest
 
 from spotlab import Exchange, SimulatedClock, SpotlabError
 from spotlab.core.events import OrderFilled
-from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import FEE_SCALE
 from spotlab.core.orders import Side
 
@@ -337,8 +336,17 @@ def test_thousands_of_random_commands_keep_every_balance_conserved_and_every_hol
     ):
         assert seen[code] > 0, f"no {code} in {COMMANDS} commands: {seen}"
     for outcome in (
-        "GTC NEW", "GTC PARTIALLY_FILLED", "GTC FILLED", "IOC FILLED", "IOC EXPIRED", "FOK FILLED", "FOK EXPIRED",
-        "limit_maker NEW", "market FILLED", "market_amount FILLED", "market_amount EXPIRED",
+        "GTC NEW",
+        "GTC PARTIALLY_FILLED",
+        "GTC FILLED",
+        "IOC FILLED",
+        "IOC EXPIRED",
+        "FOK FILLED",
+        "FOK EXPIRED",
+        "limit_maker NEW",
+        "market FILLED",
+        "market_amount FILLED",
+        "market_amount EXPIRED",
     ):
         assert seen[outcome] > 0, f"no {outcome} in {COMMANDS} commands: {seen}"
     assert seen["duplicate"] > 0

@@ -107,8 +107,12 @@ def reopen(url: str) -> Exchange:
         deadline = time.monotonic() + OPEN_SECONDS
         while True:
             try:
-                box["exchange"] = Exchange.open(url, clock=SimulatedClock(workload.START), snapshot_every=None,
-                                                closed_orders_kept=workload.CLOSED_ORDERS_KEPT)
+                box["exchange"] = Exchange.open(
+                    url,
+                    clock=SimulatedClock(workload.START),
+                    snapshot_every=None,
+                    closed_orders_kept=workload.CLOSED_ORDERS_KEPT,
+                )
                 return
             except SpotlabError as error:
                 if error.code is not ErrorCode.STORE_LOCKED or time.monotonic() > deadline:
@@ -195,8 +199,7 @@ def check_recovery(url: str, run: Run, twin: Twin, before: int, label: str) -> N
         if expected[0] == "PENDING" and expected[1] == recovered_index:
             child_hash = result[3] if result is not None else None
     assert twin.index == recovered_index, (
-        f"{label}: the store holds records up to {recovered_index}, but the child only sent commands up to "
-        f"{twin.index}"
+        f"{label}: the store holds records up to {recovered_index}, but the child only sent commands up to {twin.index}"
     )
 
     ex = reopen(url)
@@ -215,8 +218,12 @@ def check_recovery(url: str, run: Run, twin: Twin, before: int, label: str) -> N
 @pytest.mark.slow
 def test_a_killed_exchange_keeps_every_acknowledged_command_and_recovers_the_exact_state(store_url, tmp_path):
     rng = random.Random(SEED)
-    setup = Exchange.open(store_url, clock=SimulatedClock(workload.START), snapshot_every=None,
-                          closed_orders_kept=workload.CLOSED_ORDERS_KEPT)
+    setup = Exchange.open(
+        store_url,
+        clock=SimulatedClock(workload.START),
+        snapshot_every=None,
+        closed_orders_kept=workload.CLOSED_ORDERS_KEPT,
+    )
     setup.close()
     twin = Twin()
     assert twin.index == last_index(store_url)
@@ -225,8 +232,9 @@ def test_a_killed_exchange_keeps_every_acknowledged_command_and_recovers_the_exa
         final = number == KILLS
         output = tmp_path / f"run{number}.out"
         before = last_index(store_url)
-        child = start_child(store_url, rng.randrange(2**32), number, output,
-                            limit=FINAL_RUN_COMMANDS if final else None)
+        child = start_child(
+            store_url, rng.randrange(2**32), number, output, limit=FINAL_RUN_COMMANDS if final else None
+        )
         wait_until_ready(child, output)
         if final:
             assert child.wait(60) == 0, output.with_suffix(".err").read_text()[-3000:]

@@ -154,16 +154,14 @@ def test_a_market_buy_by_quantity_without_the_money_is_rejected_before_any_fill(
 
 def test_fill_or_kill_fills_everything_at_once(ex, maker, taker):
     asks(ex, maker, ("50000", "0.1"), ("50010", "0.1"))
-    order = ex.place_order(taker, M, side="buy", type="limit", price=D("50010"), quantity=D("0.2"),
-                           time_in_force="FOK")
+    order = ex.place_order(taker, M, side="buy", type="limit", price=D("50010"), quantity=D("0.2"), time_in_force="FOK")
     assert order.status == "FILLED" and len(order.fills) == 2
 
 
 def test_fill_or_kill_that_cannot_fill_completely_trades_nothing(ex, maker, taker):
     asks(ex, maker, ("50000", "0.1"), ("50020", "0.1"))
     before = ex.order_book(M, depth=None)
-    order = ex.place_order(taker, M, side="buy", type="limit", price=D("50010"), quantity=D("0.2"),
-                           time_in_force="FOK")
+    order = ex.place_order(taker, M, side="buy", type="limit", price=D("50010"), quantity=D("0.2"), time_in_force="FOK")
     assert (order.status, order.filled_quantity, order.fills) == ("EXPIRED", 0, ())
     assert "fill or kill" in order.reason
     after = ex.order_book(M, depth=None)
@@ -214,16 +212,18 @@ def test_expire_maker_is_the_default_and_expires_the_own_resting_order(ex, own_a
 
 def test_expire_taker_expires_the_incoming_order_at_its_own_order(ex, own_ask_then_other):
     trader, own, other = own_ask_then_other
-    order = ex.place_order(trader, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                           self_trade_prevention="EXPIRE_TAKER")
+    order = ex.place_order(
+        trader, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), self_trade_prevention="EXPIRE_TAKER"
+    )
     assert (order.status, order.filled_quantity, order.reason) == ("EXPIRED", 0, "self-trade prevention")
     assert_book(ex, M, f"asks\n 50000.00 0.10000 #{own.id}\n 50000.00 0.10000 #{other.id}\nbids")
 
 
 def test_expire_both_expires_the_resting_and_the_incoming_order(ex, own_ask_then_other):
     trader, own, other = own_ask_then_other
-    order = ex.place_order(trader, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                           self_trade_prevention="EXPIRE_BOTH")
+    order = ex.place_order(
+        trader, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), self_trade_prevention="EXPIRE_BOTH"
+    )
     assert order.status == "EXPIRED" and ex.order(trader, own.id).status == "EXPIRED"
     assert_book(ex, M, f"asks\n 50000.00 0.10000 #{other.id}\nbids")
 
@@ -231,8 +231,9 @@ def test_expire_both_expires_the_resting_and_the_incoming_order(ex, own_ask_then
 def test_none_lets_an_account_trade_with_itself_and_pay_both_fees(ex, own_ask_then_other):
     trader, own, other = own_ask_then_other
     before = ex.balances(trader)
-    order = ex.place_order(trader, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                           self_trade_prevention="NONE")
+    order = ex.place_order(
+        trader, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), self_trade_prevention="NONE"
+    )
     assert order.status == "FILLED" and ex.order(trader, own.id).status == "FILLED"
     after = ex.balances(trader)
     assert after["BTC"].total == before["BTC"].total
@@ -243,11 +244,13 @@ def test_none_lets_an_account_trade_with_itself_and_pay_both_fees(ex, own_ask_th
 
 
 def test_the_same_client_order_id_returns_the_original_order_not_a_second_one(ex, taker):
-    first = ex.place_order(taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                           client_order_id="my-1")
+    first = ex.place_order(
+        taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), client_order_id="my-1"
+    )
     records = ex.stats()["records"]
-    again = ex.place_order(taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                           client_order_id="my-1")
+    again = ex.place_order(
+        taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), client_order_id="my-1"
+    )
     assert again.id == first.id and again.duplicate and not first.duplicate
     assert len(ex.open_orders(taker)) == 1 and ex.stats()["records"] == records
     assert ex.order_by_client_id(taker, "my-1").id == first.id
@@ -263,13 +266,16 @@ def test_a_reused_client_order_id_with_other_parameters_is_refused(ex, taker):
 
 
 def test_client_order_ids_are_per_account_and_outlive_the_order(ex, maker, taker):
-    mine = ex.place_order(taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                          client_order_id="same")
-    theirs = ex.place_order(maker, M, side="sell", type="limit", price=D("50000"), quantity=D("0.1"),
-                            client_order_id="same")
+    mine = ex.place_order(
+        taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), client_order_id="same"
+    )
+    theirs = ex.place_order(
+        maker, M, side="sell", type="limit", price=D("50000"), quantity=D("0.1"), client_order_id="same"
+    )
     assert theirs.id != mine.id and theirs.status == "FILLED"
-    again = ex.place_order(taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"),
-                           client_order_id="same")
+    again = ex.place_order(
+        taker, M, side="buy", type="limit", price=D("50000"), quantity=D("0.1"), client_order_id="same"
+    )
     assert again.id == mine.id and again.status == "FILLED" and again.duplicate
 
 
@@ -356,8 +362,14 @@ def test_events_have_one_gap_free_sequence_in_the_order_things_happened(ex, make
     assert ex.last_sequence == events[-1].seq
     tail = [type(e).__name__ for e in events[-8:]]
     assert tail == [
-        "OrderPlaced", "OrderFilled", "OrderExpired",
-        "BalanceChanged", "BalanceChanged", "BalanceChanged", "BalanceChanged", "BalanceChanged",
+        "OrderPlaced",
+        "OrderFilled",
+        "OrderExpired",
+        "BalanceChanged",
+        "BalanceChanged",
+        "BalanceChanged",
+        "BalanceChanged",
+        "BalanceChanged",
     ]
     changed = {(e.account, e.asset): (e.available, e.locked) for e in events[-5:]}
     assert changed[("@fees", "USDT")] == (2 * 5 * 10**8, 0)

@@ -39,10 +39,9 @@ from spotlab.core.engine import DEFAULT_CLOSED_ORDERS_KEPT
 from spotlab.exchange.recovery import recover
 from spotlab.store import open_store
 from spotlab.store.postgres import split_url
-from spotlab.store.records import decode_record, encode_record
-from tests.store import raw_log
 from tests.conftest import fund
 from tests.scenario import assert_book
+from tests.store import raw_log
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 MODES = {"replay": None, "snapshot midway": None, "snapshot every 3": 3}  # mode: snapshot_every
@@ -228,8 +227,16 @@ def restart(request, store_url) -> Iterator[Restart]:
     restarted_clock = SimulatedClock(clock.now())
     restarted = reopen(store_url, clock=restarted_clock, snapshot_every=MODES[mode])
     r = Restart(
-        restarted, twin, restarted_clock, twin_clock, orders, mode, midway.get("durable"), index,
-        recovered.snapshot_index, recovered.replayed,
+        restarted,
+        twin,
+        restarted_clock,
+        twin_clock,
+        orders,
+        mode,
+        midway.get("durable"),
+        index,
+        recovered.snapshot_index,
+        recovered.replayed,
     )
     try:
         yield r

@@ -26,7 +26,9 @@ def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
     if url.startswith("sqlite:///"):
         conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
         try:
-            return [tuple(r) for r in conn.execute(statement.format(log="log", snapshots="snapshots"), params).fetchall()]
+            return [
+                tuple(r) for r in conn.execute(statement.format(log="log", snapshots="snapshots"), params).fetchall()
+            ]
         finally:
             conn.close()
     conninfo, schema = split_url(url)
@@ -38,7 +40,9 @@ def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 def stored_records(url: str) -> list[LogRecord]:
     """Every record in the store, in segment order."""
-    return [r for (body,) in sql(url, "SELECT body FROM {log} ORDER BY first_idx") for r in _segment.decode(bytes(body))]
+    return [
+        r for (body,) in sql(url, "SELECT body FROM {log} ORDER BY first_idx") for r in _segment.decode(bytes(body))
+    ]
 
 
 def last_index(url: str) -> int:
@@ -62,8 +66,13 @@ def _store_segment(url: str, old_first: int, records: list[LogRecord]) -> None:
         sql(
             url,
             "INSERT INTO {log} VALUES (?, ?, ?, ?, ?)",
-            (records[0].index, records[-1].index, records[0].events[0].seq, records[-1].events[-1].seq,
-             _encoder.encode(records)),
+            (
+                records[0].index,
+                records[-1].index,
+                records[0].events[0].seq,
+                records[-1].events[-1].seq,
+                _encoder.encode(records),
+            ),
         )
 
 

@@ -162,9 +162,8 @@ def terminate_sessions(application_name: str, which: str) -> int:
     ``which``: ``"lock"`` the session holding the store's advisory lock, ``"writer"`` the others.
     """
     holds_lock = "a.pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
-    sql = (
-        "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.application_name = %s AND "
-        + (holds_lock if which == "lock" else f"NOT {holds_lock}")
+    sql = "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.application_name = %s AND " + (
+        holds_lock if which == "lock" else f"NOT {holds_lock}"
     )
     with psycopg.connect(PG_BASE_URL, autocommit=True) as conn:
         return len(conn.execute(sql, (application_name,)).fetchall())
@@ -245,7 +244,9 @@ def test_wait_returns_only_once_a_fresh_reader_sees_the_record(store_url):
             store.append(record)
             store.wait(record.index)
             stored = {r.index: r for r in raw_log.stored_records(store_url)}
-            assert encode_record(stored.get(record.index)) == encode_record(record), f"record {record.index} not readable"
+            assert encode_record(stored.get(record.index)) == encode_record(record), (
+                f"record {record.index} not readable"
+            )
     finally:
         store.close()
 
@@ -435,7 +436,9 @@ def test_eight_threads_share_commits_and_every_acknowledged_command_is_durable(s
         # every command was acknowledged, so a fresh reader sees all of them, without gaps
         stored = [r for r in raw_log.stored_records(store_url) if r.index > index_before]
         assert (len(stored), stored[-1].index, stored[-1].events[-1].seq) == (
-            1600, index_before + 1600, ex.last_sequence
+            1600,
+            index_before + 1600,
+            ex.last_sequence,
         )
         assert [r.index for r in stored] == list(range(index_before + 1, index_before + 1601))
     finally:

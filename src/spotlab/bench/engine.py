@@ -69,6 +69,7 @@ DEFAULT_RESTING = 1_000_000
 STORES = ("memory", "sqlite", "postgres")
 CHUNK = 10_000
 
+
 @dataclass
 class Phase:
     """One measured run of the workload's commands."""
@@ -159,7 +160,9 @@ def run_bare(
 
 
 def run_memory(
-    workload: Workload, bare: BareBook | None, advance_plain: Callable[[int], None],
+    workload: Workload,
+    bare: BareBook | None,
+    advance_plain: Callable[[int], None],
     advance_timed: Callable[[int], None],
 ) -> Phase:
     from spotlab.exchange.service import Exchange
@@ -215,9 +218,7 @@ def profile_memory(workload: Workload, path: Path | None, top: int = 25) -> str:
     return out.getvalue()
 
 
-def run_durable(
-    workload: Workload, name: str, url: str, window: int, advance: Callable[[int], None]
-) -> Phase:
+def run_durable(workload: Workload, name: str, url: str, window: int, advance: Callable[[int], None]) -> Phase:
     """The pipelined group-commit driver (see the module docstring)."""
     from spotlab.exchange.service import DEFAULT_SNAPSHOT_EVERY, Exchange
 
@@ -330,7 +331,7 @@ def run_resting_memory(orders: int, mode: str) -> dict[str, Any]:
 
 def _resting_probe(orders: int, mode: str, accounts: int = 1_000, levels_per_side: int = 10_000) -> None:
     """Subprocess body of ``run_resting_memory``: prints one JSON line."""
-    from spotlab.bench.workload import GTC, LIMIT, STP_NONE, BUY, SELL, WorkloadSpec, setup_commands
+    from spotlab.bench.workload import BUY, GTC, LIMIT, SELL, STP_NONE, WorkloadSpec, setup_commands
     from spotlab.core.commands import PlaceOrder
     from spotlab.exchange.service import Exchange
 
@@ -493,11 +494,15 @@ def _git_state() -> dict[str, Any]:
     """The commit the code comes from and which engine files differ from it (the figures depend on both)."""
     root = Path(__file__).resolve().parents[3]
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "src/spotlab/core", "src/spotlab/exchange", "src/spotlab/store"],
-            cwd=root, capture_output=True, text=True, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         return {}
@@ -564,15 +569,24 @@ def run(options: Options, console: Console | None = None) -> dict[str, Any]:
             phases.append(bare_phase)
             if "memory" in options.stores:
                 phases.append(
-                    run_memory(workload, bare, task("memory: throughput", options.commands),
-                               task("memory: latency", options.commands))
+                    run_memory(
+                        workload,
+                        bare,
+                        task("memory: throughput", options.commands),
+                        task("memory: latency", options.commands),
+                    )
                 )
             del bare
             sqlite_path = workdir / "bench.sqlite"
             if "sqlite" in options.stores:
                 phases.append(
-                    run_durable(workload, "sqlite", f"sqlite:///{sqlite_path}", options.window,
-                                task("sqlite (durable)", options.commands))
+                    run_durable(
+                        workload,
+                        "sqlite",
+                        f"sqlite:///{sqlite_path}",
+                        options.window,
+                        task("sqlite (durable)", options.commands),
+                    )
                 )
             if "postgres" in options.stores:
                 from spotlab.store.postgres import drop_schema
@@ -580,8 +594,13 @@ def run(options: Options, console: Console | None = None) -> dict[str, Any]:
                 drop_schema(options.postgres_url)
                 try:
                     phases.append(
-                        run_durable(workload, "postgres", options.postgres_url, options.window,
-                                    task("postgres (durable)", options.commands))
+                        run_durable(
+                            workload,
+                            "postgres",
+                            options.postgres_url,
+                            options.window,
+                            task("postgres (durable)", options.commands),
+                        )
                     )
                 finally:
                     drop_schema(options.postgres_url)

@@ -29,15 +29,29 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         if measured is None:
             return
         met = measured >= target
-        out.append({"target": name, "goal": f">= {target:,} {unit}", "measured": measured, "met": met,
-                    "margin": f"{(measured / target - 1) * 100:+.0f} %"})
+        out.append(
+            {
+                "target": name,
+                "goal": f">= {target:,} {unit}",
+                "measured": measured,
+                "met": met,
+                "margin": f"{(measured / target - 1) * 100:+.0f} %",
+            }
+        )
 
     def at_most(name: str, measured: float | None, target: float, unit: str) -> None:
         if measured is None:
             return
         met = measured <= target
-        out.append({"target": name, "goal": f"<= {target:,} {unit}", "measured": measured, "met": met,
-                    "margin": f"{(measured / target - 1) * 100:+.0f} %"})
+        out.append(
+            {
+                "target": name,
+                "goal": f"<= {target:,} {unit}",
+                "measured": measured,
+                "met": met,
+                "margin": f"{(measured / target - 1) * 100:+.0f} %",
+            }
+        )
 
     memory = phases.get("memory")
     bare = phases["bare book"]
@@ -46,21 +60,34 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = round(memory["commands_per_second"] / bare["commands_per_second"], 3)
         at_least("in memory vs bare book", ratio, TARGETS["memory_vs_bare"], "x")
     if "sqlite" in phases:
-        at_least("SQLite-durable, commands/s", phases["sqlite"]["commands_per_second"],
-                 TARGETS["sqlite_per_second"], "/s")
+        at_least(
+            "SQLite-durable, commands/s", phases["sqlite"]["commands_per_second"], TARGETS["sqlite_per_second"], "/s"
+        )
     if "postgres" in phases:
-        at_least("PostgreSQL-durable, commands/s", phases["postgres"]["commands_per_second"],
-                 TARGETS["postgres_per_second"], "/s")
+        at_least(
+            "PostgreSQL-durable, commands/s",
+            phases["postgres"]["commands_per_second"],
+            TARGETS["postgres_per_second"],
+            "/s",
+        )
     restart = results.get("restart")
     if restart:
         for key in ("clean", "crash", "log_only"):
-            at_most(f"restart ({key.replace('_', ' ')}), {restart['events']:,} events", restart[key]["seconds"],
-                    TARGETS["restart_seconds"], "s")
+            at_most(
+                f"restart ({key.replace('_', ' ')}), {restart['events']:,} events",
+                restart[key]["seconds"],
+                TARGETS["restart_seconds"],
+                "s",
+            )
     resting = results.get("resting_memory")
     if resting:
         for mode, probe in resting.items():
-            at_most(f"memory, {probe['resting_orders']:,} resting orders ({mode})", probe["growth_bytes"],
-                    TARGETS["resting_memory_bytes"], "bytes")
+            at_most(
+                f"memory, {probe['resting_orders']:,} resting orders ({mode})",
+                probe["growth_bytes"],
+                TARGETS["resting_memory_bytes"],
+                "bytes",
+            )
     return out
 
 
@@ -86,14 +113,17 @@ def phase_table(phases: list[Phase]) -> Table:
 
 
 def restart_table(restart: dict[str, Any]) -> Table:
-    table = Table(title=f"restart: Exchange.open on the SQLite store ({restart['records']:,} records, "
-                        f"{restart['events']:,} events)")
+    table = Table(
+        title=f"restart: Exchange.open on the SQLite store ({restart['records']:,} records, "
+        f"{restart['events']:,} events)"
+    )
     for column in ("case", "seconds", "snapshot at record", "records replayed"):
         table.add_column(column, justify="left" if column == "case" else "right")
     for key in ("clean", "crash", "log_only"):
         case = restart[key]
-        table.add_row(case["what"], f"{case['seconds']:.2f}", f"{case['snapshot_index']:,}",
-                      f"{case['records_replayed']:,}")
+        table.add_row(
+            case["what"], f"{case['seconds']:.2f}", f"{case['snapshot_index']:,}", f"{case['records_replayed']:,}"
+        )
     return table
 
 
@@ -102,8 +132,14 @@ def memory_table(resting: dict[str, Any]) -> Table:
     for column in ("mode", "resting orders", "growth MB", "bytes/order", "peak RSS MB", "seconds"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for mode, probe in resting.items():
-        table.add_row(mode, f"{probe['resting_orders']:,}", f"{probe['growth_bytes'] / 1e6:,.0f}",
-                      f"{probe['bytes_per_order']:,}", f"{probe['peak_rss_bytes'] / 1e6:,.0f}", f"{probe['seconds']}")
+        table.add_row(
+            mode,
+            f"{probe['resting_orders']:,}",
+            f"{probe['growth_bytes'] / 1e6:,.0f}",
+            f"{probe['bytes_per_order']:,}",
+            f"{probe['peak_rss_bytes'] / 1e6:,.0f}",
+            f"{probe['seconds']}",
+        )
     return table
 
 

@@ -212,7 +212,9 @@ def generate(spec: WorkloadSpec = WorkloadSpec(), progress: Callable[[int], None
                 counts["market_by_quote"] += 1
             else:
                 quantity = randint(*(spec.taker_lots_thin if len(book) < spec.target_resting else spec.taker_lots_deep))
-                command = PlaceOrder(account, spec.market, BUY if buy else SELL, MARKET_ORDER, IOC, STP_NONE, 0, quantity)
+                command = PlaceOrder(
+                    account, spec.market, BUY if buy else SELL, MARKET_ORDER, IOC, STP_NONE, 0, quantity
+                )
                 counts["market_by_quantity"] += 1
             order_id = book.place(command)
             owners.append(account)
@@ -242,4 +244,3 @@ def describe(workload: Workload) -> str:
     """One line per kind: how many and what share."""
     total = len(workload.commands)
     return ", ".join(f"{kind} {n:,} ({100 * n / total:.1f} %)" for kind, n in workload.counts.items())
-

@@ -269,7 +269,9 @@ class Engine:
         released = self.release_all(order, touched)
         self.close_order(order, account)
         self.seq += 1
-        events.append(OrderCanceled(self.seq, ts, order.id, order.account, order.market, order.remaining, released, reason))
+        events.append(
+            OrderCanceled(self.seq, ts, order.id, order.account, order.market, order.remaining, released, reason)
+        )
         self.balance_events(touched, ts, events)
 
     def _reduce_order(self, command: ReduceOrder, ts: int) -> Outcome:
@@ -364,8 +366,7 @@ class Engine:
         if amount > available:
             raise SpotlabError(
                 ErrorCode.INSUFFICIENT_FUNDS,
-                f"cannot withdraw {asset.to_decimal(amount)} {asset.code}: "
-                f"{asset.to_decimal(available)} available",
+                f"cannot withdraw {asset.to_decimal(amount)} {asset.code}: {asset.to_decimal(available)} available",
                 available=str(asset.to_decimal(available)),
                 requested=str(asset.to_decimal(amount)),
             )

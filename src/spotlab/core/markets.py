@@ -226,7 +226,7 @@ def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Mapping[str, Any]
 
 def _number(value: Any, where: str) -> Decimal:
     if isinstance(value, float):
-        raise _spec_error(f"{where} = {value!r} is a float; write it as a string, e.g. \"{value}\", so it stays exact")
+        raise _spec_error(f'{where} = {value!r} is a float; write it as a string, e.g. "{value}", so it stays exact')
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _spec_error(f"{where} must be a decimal string or an integer, got {value!r}")
     try:

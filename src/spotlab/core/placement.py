@@ -76,7 +76,9 @@ def place_order(engine: Engine, command: PlaceOrder, ts: int) -> Outcome:
             )
 
     if market.status is not MarketStatus.TRADING:
-        return _reject(engine, command, ts, ErrorCode.MARKET_HALTED, f"{spec.symbol} is halted; only cancels are accepted")
+        return _reject(
+            engine, command, ts, ErrorCode.MARKET_HALTED, f"{spec.symbol} is halted; only cancels are accepted"
+        )
 
     book = market.book
     side = command.side
@@ -213,9 +215,7 @@ def _settle(engine, market_state, taker: Order, entries, ts: int, touched, event
             released = engine.release_all(maker, touched)
             engine.close_order(maker, accounts[maker.account])
             seq += 1
-            events.append(
-                OrderExpired(seq, ts, maker.id, maker.account, market, maker.remaining, released, SELF_TRADE)
-            )
+            events.append(OrderExpired(seq, ts, maker.id, maker.account, market, maker.remaining, released, SELF_TRADE))
             continue
         if fee_row is None:
             fee_row = engine.fee_rows.get(spec.quote.code) or engine.row(FEE_ACCOUNT, spec.quote.code)
@@ -433,7 +433,14 @@ def _below_min_quantity(spec: MarketSpec, quantity: int) -> None:
 def _reject(engine: Engine, command: PlaceOrder, ts: int, code: ErrorCode, message: str, **details) -> Outcome:
     engine.seq += 1
     event = OrderRejected(
-        engine.seq, ts, command.account, command.market, command.side, command.type,
-        command.client_order_id, str(code), message,
+        engine.seq,
+        ts,
+        command.account,
+        command.market,
+        command.side,
+        command.type,
+        command.client_order_id,
+        str(code),
+        message,
     )
     return Outcome([event], error=SpotlabError(code, message, **details))

@@ -168,7 +168,10 @@ def _restore(snap: Snapshot) -> Engine:
             base=base,
             quote=quote,
             status=MarketStatus(spec["status"]),
-            **{k: Decimal(spec[k]) for k in ("tick_size", "lot_size", "min_quantity", "min_notional", "maker_fee", "taker_fee")},
+            **{
+                k: Decimal(spec[k])
+                for k in ("tick_size", "lot_size", "min_quantity", "min_notional", "maker_fee", "taker_fee")
+            },
         )
         specs[market_spec.symbol] = market_spec
         state = MarketState(market_spec)
@@ -186,10 +189,28 @@ def _restore(snap: Snapshot) -> Engine:
             continue
         order = new_order(Order)
         (
-            order.id, order.account, order.market, order.side, order.type, order.time_in_force,
-            order.self_trade_prevention, order.price, order.quantity, order.placed_quantity, order.quote_quantity,
-            order.client_order_id, order.status, order.remaining, order.filled, order.filled_notional,
-            order.fees, order.hold, order.arrival_price, order.created, order.updated, order.reason,
+            order.id,
+            order.account,
+            order.market,
+            order.side,
+            order.type,
+            order.time_in_force,
+            order.self_trade_prevention,
+            order.price,
+            order.quantity,
+            order.placed_quantity,
+            order.quote_quantity,
+            order.client_order_id,
+            order.status,
+            order.remaining,
+            order.filled,
+            order.filled_notional,
+            order.fees,
+            order.hold,
+            order.arrival_price,
+            order.created,
+            order.updated,
+            order.reason,
         ) = astuple(record)
         order.prev = order.next = order.level = None
         key = (record.account, record.market)

@@ -194,11 +194,30 @@ class Exchange:
         """
         return self._run(*self._place_order(**_arguments(locals())))
 
-    def _place_order(self, account, market, side, type, price, quantity, quote_quantity, time_in_force,
-                     client_order_id, self_trade_prevention) -> tuple[Any, Shape]:
+    def _place_order(
+        self,
+        account,
+        market,
+        side,
+        type,
+        price,
+        quantity,
+        quote_quantity,
+        time_in_force,
+        client_order_id,
+        self_trade_prevention,
+    ) -> tuple[Any, Shape]:
         spec = self._engine.market(market).spec
         command = edge.place_order_command(
-            spec, account, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
+            spec,
+            account,
+            side,
+            type,
+            price,
+            quantity,
+            quote_quantity,
+            time_in_force,
+            client_order_id,
             self_trade_prevention,
         )
         return command, lambda outcome: order_view(outcome.order, spec, outcome.events, outcome.duplicate)
@@ -327,8 +346,14 @@ class Exchange:
             d = spec.describe()
             self._run(
                 ListMarket(
-                    spec.symbol, d["tick_size"], d["lot_size"], d["min_quantity"], d["min_notional"],
-                    d["maker_fee"], d["taker_fee"], spec.status,
+                    spec.symbol,
+                    d["tick_size"],
+                    d["lot_size"],
+                    d["min_quantity"],
+                    d["min_notional"],
+                    d["maker_fee"],
+                    d["taker_fee"],
+                    spec.status,
                 ),
                 lambda outcome: None,
             )
@@ -519,7 +544,9 @@ class Exchange:
         return order_view(order, self._engine.markets[order.market].spec, outcome.events)
 
     def __repr__(self) -> str:
-        return f"Exchange({self._store.url}, {len(self._engine.markets)} markets, {len(self._engine.accounts)} accounts)"
+        return (
+            f"Exchange({self._store.url}, {len(self._engine.markets)} markets, {len(self._engine.accounts)} accounts)"
+        )
 
 
 class AsyncExchange:
@@ -528,8 +555,20 @@ class AsyncExchange:
     def __init__(self, exchange: Exchange) -> None:
         self._exchange = exchange
 
-    async def place_order(self, account, market, side, type, price=None, quantity=None, *, quote_quantity=None,
-                          time_in_force=None, client_order_id=None, self_trade_prevention=None) -> OrderView:
+    async def place_order(
+        self,
+        account,
+        market,
+        side,
+        type,
+        price=None,
+        quantity=None,
+        *,
+        quote_quantity=None,
+        time_in_force=None,
+        client_order_id=None,
+        self_trade_prevention=None,
+    ) -> OrderView:
         ex = self._exchange
         return await ex._run_async(*ex._place_order(**_arguments(locals(), skip=("ex",))))
 

@@ -26,7 +26,9 @@ def open_store(url: str | None) -> Store:
 
         path = url[len("sqlite:///") :]
         if not path or path == ":memory:":
-            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a sqlite URL needs a file path: sqlite:///data/spotlab.sqlite")
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT, "a sqlite URL needs a file path: sqlite:///data/spotlab.sqlite"
+            )
         return SQLiteStore(path)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         from spotlab.store.postgres import PostgresStore

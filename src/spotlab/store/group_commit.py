@@ -27,7 +27,6 @@ from collections.abc import Callable
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.store.records import LogRecord, Segment, segments
 
-
 log = logging.getLogger(__name__)
 
 
@@ -220,8 +219,6 @@ class GroupCommitStore:
             f"the store {self.url} failed ({type(self._failure).__name__}: {self._failure}); nothing after the "
             "last acknowledged command was saved; reopen the exchange to continue from what is durable",
         )
-
-
 
 
 def _notify(loop: asyncio.AbstractEventLoop, future: asyncio.Future, error: BaseException | None) -> None:

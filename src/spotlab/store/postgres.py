@@ -67,9 +67,7 @@ class PostgresStore(GroupCommitStore):
         with psycopg.connect(self._conninfo) as conn, conn.transaction():
             with conn.cursor(name="spotlab_records") as cursor:
                 cursor.itersize = 64
-                cursor.execute(
-                    f"SELECT body FROM {self.schema}.log WHERE last_idx > %s ORDER BY first_idx", (after,)
-                )
+                cursor.execute(f"SELECT body FROM {self.schema}.log WHERE last_idx > %s ORDER BY first_idx", (after,))
                 for (body,) in cursor:
                     for record in decode_segment(body):
                         if record.index > after:
@@ -134,7 +132,8 @@ class PostgresStore(GroupCommitStore):
                             copy.write_row(row)
                 for index, data in snapshots:
                     cursor.execute(
-                        f"INSERT INTO {s}.snapshots VALUES (%s, %s) ON CONFLICT (idx) DO UPDATE SET body = EXCLUDED.body",
+                        f"INSERT INTO {s}.snapshots VALUES (%s, %s) "
+                        "ON CONFLICT (idx) DO UPDATE SET body = EXCLUDED.body",
                         (index, data),
                     )
                 if snapshots:

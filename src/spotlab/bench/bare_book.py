@@ -31,9 +31,9 @@ from collections import deque
 from heapq import heappop, heappush
 
 from spotlab.core.commands import CancelOrder, PlaceOrder
+from spotlab.core.fees import affordable_lots  # the exchange's rule for what an amount buys
+from spotlab.core.markets import FEE_SCALE
 from spotlab.core.orders import OrderType, Side, TimeInForce
-
-FEE_SCALE = 100_000_000  # the engine's fee-rate scale (spotlab.core.markets.FEE_SCALE)
 
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
@@ -244,14 +244,3 @@ class BareBook:
 
     def __len__(self) -> int:
         return len(self.orders)
-
-
-def affordable_lots(budget: int, lot_cost: int, rate: int) -> int:
-    """The most lots ``k`` with ``k * lot_cost + floor(k * lot_cost * rate) <= budget`` (the engine's rule)."""
-    if budget <= 0:
-        return 0
-    lots = budget * FEE_SCALE // (lot_cost * (FEE_SCALE + rate))
-    notional = (lots + 1) * lot_cost
-    if notional + notional * rate // FEE_SCALE <= budget:
-        lots += 1
-    return lots

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from spotlab.core.markets import MarketStatus
+from spotlab.core.markets import Asset, MarketSpec, MarketStatus
 from spotlab.core.orders import OrderType, SelfTradePrevention, Side, TimeInForce
 
 
@@ -26,6 +26,10 @@ class ListAsset(Command):
     withdrawal_fee: str
     min_withdrawal: str
 
+    @classmethod
+    def of(cls, asset: Asset) -> ListAsset:
+        return cls(asset.code, asset.precision, str(asset.withdrawal_fee), str(asset.min_withdrawal))
+
 
 class ListMarket(Command):
     market: str
@@ -36,6 +40,14 @@ class ListMarket(Command):
     maker_fee: str
     taker_fee: str
     status: MarketStatus
+
+    @classmethod
+    def of(cls, spec: MarketSpec) -> ListMarket:
+        d = spec.describe()
+        return cls(
+            spec.symbol, d["tick_size"], d["lot_size"], d["min_quantity"], d["min_notional"], d["maker_fee"],
+            d["taker_fee"], spec.status,
+        )  # fmt: skip
 
 
 class SetMarketStatus(Command):

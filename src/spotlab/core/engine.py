@@ -440,23 +440,12 @@ class Engine:
             )
         self.markets[spec.symbol] = MarketState(spec)
         self.seq += 1
-        d = spec.describe()
-        return Outcome(
-            [
-                MarketListed(
-                    self.seq,
-                    ts,
-                    spec.symbol,
-                    d["tick_size"],
-                    d["lot_size"],
-                    d["min_quantity"],
-                    d["min_notional"],
-                    d["maker_fee"],
-                    d["taker_fee"],
-                    spec.status,
-                )
-            ]
-        )
+        c = command
+        listed = MarketListed(
+            self.seq, ts, spec.symbol, c.tick_size, c.lot_size, c.min_quantity, c.min_notional, c.maker_fee,
+            c.taker_fee, spec.status,
+        )  # fmt: skip
+        return Outcome([listed])
 
     def _set_market_status(self, command: SetMarketStatus, ts: int) -> Outcome:
         market = self.market(command.market)

@@ -21,10 +21,12 @@ immutable ``OrderRecord``. Callers outside the engine get ``Decimal`` views
 
 from __future__ import annotations
 
+import operator
 from enum import StrEnum
 from typing import Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from spotlab.errors import ErrorCode, SpotlabError
 
@@ -207,16 +209,7 @@ class Order:
 
     def parameters(self) -> tuple[Any, ...]:
         """What the client asked for when placing: a repeated client order id must ask for the same."""
-        return (
-            self.market,
-            self.side,
-            self.type,
-            self.time_in_force,
-            self.self_trade_prevention,
-            self.price,
-            self.placed_quantity,
-            self.quote_quantity,
-        )
+        return _parameters(self)
 
     def __repr__(self) -> str:
         return (
@@ -261,41 +254,26 @@ class OrderRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
         return self.status in OPEN
 
     def parameters(self) -> tuple[Any, ...]:
-        return (
-            self.market,
-            self.side,
-            self.type,
-            self.time_in_force,
-            self.self_trade_prevention,
-            self.price,
-            self.placed_quantity,
-            self.quote_quantity,
-        )
+        return _parameters(self)
+
+
+#: The data fields of an order, in record order (``Order`` has these plus its book and ledger links).
+FIELDS = OrderRecord.__struct_fields__
+_order_fields = operator.attrgetter(*FIELDS)
+_parameters = operator.attrgetter(
+    "market", "side", "type", "time_in_force", "self_trade_prevention", "price", "placed_quantity", "quote_quantity"
+)
 
 
 def record_of(order: Order) -> OrderRecord:
     """The immutable record of ``order`` as it is now."""
-    return OrderRecord(
-        order.id,
-        order.account,
-        order.market,
-        order.side,
-        order.type,
-        order.time_in_force,
-        order.self_trade_prevention,
-        order.price,
-        order.quantity,
-        order.placed_quantity,
-        order.quote_quantity,
-        order.client_order_id,
-        order.status,
-        order.remaining,
-        order.filled,
-        order.filled_notional,
-        order.fees,
-        order.hold,
-        order.arrival_price,
-        order.created,
-        order.updated,
-        order.reason,
-    )
+    return OrderRecord(*_order_fields(order))
+
+
+def order_of(record: OrderRecord) -> Order:
+    """A live (open) order rebuilt from its record, not yet linked into a book or ledger."""
+    order = Order.__new__(Order)
+    for name, value in zip(FIELDS, astuple(record), strict=True):
+        setattr(order, name, value)
+    order.prev = order.next = order.level = None
+    return order

@@ -20,12 +20,11 @@ import hashlib
 from decimal import Decimal
 
 import msgspec
-from msgspec.structs import astuple
 
 from spotlab.core.engine import AccountState, Engine, MarketState
 from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
-from spotlab.core.orders import OPEN, Order, OrderRecord, Side, record_of
+from spotlab.core.orders import OPEN, Order, OrderRecord, Side, order_of, record_of
 
 FORMAT = 1
 
@@ -182,37 +181,11 @@ def _restore(snap: Snapshot) -> Engine:
 
     orders: dict[int, Order | OrderRecord] = {}
     rows_for: dict[tuple[str, str], tuple[list, list]] = {}
-    new_order = Order.__new__
     for record in snap.orders:
         if record.status not in OPEN:
             orders[record.id] = record  # closed: stays an immutable record
             continue
-        order = new_order(Order)
-        (
-            order.id,
-            order.account,
-            order.market,
-            order.side,
-            order.type,
-            order.time_in_force,
-            order.self_trade_prevention,
-            order.price,
-            order.quantity,
-            order.placed_quantity,
-            order.quote_quantity,
-            order.client_order_id,
-            order.status,
-            order.remaining,
-            order.filled,
-            order.filled_notional,
-            order.fees,
-            order.hold,
-            order.arrival_price,
-            order.created,
-            order.updated,
-            order.reason,
-        ) = astuple(record)
-        order.prev = order.next = order.level = None
+        order = order_of(record)
         key = (record.account, record.market)
         pair = rows_for.get(key)
         if pair is None:
@@ -226,22 +199,8 @@ def _restore(snap: Snapshot) -> Engine:
 
     for record in snap.markets:
         book = engine.markets[record.spec["symbol"]].book
-        for side, ids in ((book.bids, record.bids), (book.asks, record.asks)):
-            level = None
-            for order_id in ids:
-                order = orders[order_id]
-                if level is None or level.price != order.price:
-                    level = side.level_for(order.price)
-                order.level = level
-                order.prev = tail = level.tail
-                if tail is None:
-                    level.head = order
-                else:
-                    tail.next = order
-                level.tail = order
-                level.quantity += order.remaining
-                level.count += 1
-                book.orders[order_id] = order
+        for order_id in record.bids + record.asks:  # queue order, best price first
+            book.add(orders[order_id])
         book.sequence = record.book_sequence
     for order_id in sorted(i for m in engine.markets.values() for i in m.book.orders):
         order = orders[order_id]

@@ -338,25 +338,9 @@ class Exchange:
 
     def _list_catalogue(self, catalogue: Catalogue) -> None:
         for asset in catalogue.assets.values():
-            self._run(
-                ListAsset(asset.code, asset.precision, str(asset.withdrawal_fee), str(asset.min_withdrawal)),
-                lambda outcome: None,
-            )
+            self._run(ListAsset.of(asset), lambda outcome: None)
         for spec in catalogue.markets.values():
-            d = spec.describe()
-            self._run(
-                ListMarket(
-                    spec.symbol,
-                    d["tick_size"],
-                    d["lot_size"],
-                    d["min_quantity"],
-                    d["min_notional"],
-                    d["maker_fee"],
-                    d["taker_fee"],
-                    spec.status,
-                ),
-                lambda outcome: None,
-            )
+            self._run(ListMarket.of(spec), lambda outcome: None)
 
     # -- the event log -----------------------------------------------------------------
 

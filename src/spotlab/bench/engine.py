@@ -291,9 +291,9 @@ def run_restart(path: Path) -> dict[str, Any]:
     from spotlab.exchange.service import Exchange
 
     url = f"sqlite:///{path}"
-    with sqlite3.connect(path) as conn:
-        records = conn.execute("SELECT count(*), max(idx), max(last_seq) FROM log").fetchone()
-    result: dict[str, Any] = {"records": records[0], "events": records[2]}
+    with sqlite3.connect(path) as conn:  # the log holds segments of records: the last one tells the totals
+        last_index, last_seq = conn.execute("SELECT max(last_idx), max(last_seq) FROM log").fetchone()
+    result: dict[str, Any] = {"records": last_index, "events": last_seq}
     cases = (
         ("clean", "as closed: the snapshot taken at close", None),
         ("crash", "as after a crash: the last periodic snapshot, then the records after it", "newest"),
@@ -316,7 +316,7 @@ def run_restart(path: Path) -> dict[str, Any]:
             "what": label,
             "seconds": round(seconds, 3),
             "snapshot_index": snapshot_index,
-            "records_replayed": records[1] - snapshot_index,
+            "records_replayed": last_index - snapshot_index,
         }
         exchange.close()
     return result

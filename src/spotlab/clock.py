@@ -46,8 +46,7 @@ def datetime_to_ns(moment: datetime) -> int:
 class WallClock:
     """The system clock, UTC."""
 
-    def now_ns(self) -> int:
-        return time.time_ns()
+    now_ns = staticmethod(time.time_ns)  # the builtin itself: read on every command
 
     def now(self) -> datetime:
         return ns_to_datetime(self.now_ns())

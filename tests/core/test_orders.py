@@ -55,3 +55,26 @@ def test_every_other_transition_raises(status, action):
 @pytest.mark.parametrize("status", sorted(TERMINAL))
 def test_terminal_statuses_have_no_way_out(status):
     assert not any(s == status for s, _ in TRANSITIONS)
+
+
+def test_an_order_and_its_record_agree_on_every_field():
+    from spotlab.core.orders import (
+        FIELDS,
+        Order,
+        OrderType,
+        SelfTradePrevention,
+        Side,
+        TimeInForce,
+        order_of,
+        record_of,
+    )
+
+    order = Order(7, "alice", "BTC/USDT", Side.SELL, OrderType.LIMIT, TimeInForce.IOC,
+                  SelfTradePrevention.EXPIRE_BOTH, 5, 9, 0, "cid-7", 123)  # fmt: skip
+    for number, name in enumerate(FIELDS):  # distinct values everywhere but the enums
+        if name not in ("side", "type", "time_in_force", "self_trade_prevention", "status"):
+            setattr(order, name, f"{name}-{number}" if name in ("account", "market", "reason") else 1000 + number)
+    record = record_of(order)
+    assert [getattr(record, name) for name in FIELDS] == [getattr(order, name) for name in FIELDS]
+    again = order_of(record)
+    assert [getattr(again, name) for name in FIELDS] == [getattr(order, name) for name in FIELDS]

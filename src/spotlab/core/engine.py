@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from decimal import Decimal
+from types import MethodType
 from typing import Any
 
 from spotlab.core import placement
@@ -119,7 +120,7 @@ class Engine:
         self.last_ts = 0  # the time of the last command that produced events
         self.next_order_id = 1
         self._handlers = {
-            PlaceOrder: self._place_order,
+            PlaceOrder: MethodType(placement.place_order, self),  # no extra frame on the hot path
             CancelOrder: self._cancel_order,
             CancelAllOrders: self._cancel_all_orders,
             ReduceOrder: self._reduce_order,
@@ -239,9 +240,6 @@ class Engine:
         self.seq = seq
 
     # -- orders ------------------------------------------------------------------------
-
-    def _place_order(self, command: PlaceOrder, ts: int) -> Outcome:
-        return placement.place_order(self, command, ts)
 
     def _cancel_order(self, command: CancelOrder, ts: int) -> Outcome:
         account = self.account(command.account)

@@ -47,9 +47,8 @@ class Store(Protocol):
     def wait_snapshot(self, index: int) -> None:
         """Block until a snapshot covering ``index`` or later is stored."""
 
-    @property
-    def failure(self) -> SpotlabError | None:
-        """The error every call raises once a write failed, else ``None``."""
+    #: The error every call raises once a write failed, else ``None`` (a plain attribute).
+    failure: SpotlabError | None
 
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         """Call ``callback`` with each newly durable batch of records, in log order."""

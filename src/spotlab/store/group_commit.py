@@ -42,6 +42,9 @@ class GroupCommitStore:
         self._durable = 0
         self._snapshot_durable = 0
         self._failure: BaseException | None = None
+        #: Why the store stopped, once a write failed (it never recovers: reopen). A plain
+        #: attribute, set once: the exchange reads it on every command.
+        self.failure: SpotlabError | None = None
         self._closing = False
         self._listeners: list[Callable[[list[LogRecord]], None]] = []
         self._async_waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
@@ -124,13 +127,6 @@ class GroupCommitStore:
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         self._listeners.append(callback)
 
-    @property
-    def failure(self) -> SpotlabError | None:
-        """Why the store stopped, once a write failed (it never recovers: reopen).
-
-        Read on every command, so without the lock: the field is set once and never cleared.
-        """
-        return None if self._failure is None else self._unavailable()
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -195,6 +191,7 @@ class GroupCommitStore:
     def _fail(self, error: BaseException) -> None:
         with self._lock:
             self._failure = error
+            self.failure = self._unavailable()
             self._done.notify_all()
             waiters, self._async_waiters = self._async_waiters, []
         for _index, loop, future in waiters:

@@ -6,9 +6,11 @@ Invariants (on top of ``spotlab.core.engine``'s)
   order raises ``DUPLICATE_CLIENT_ORDER_ID``); then the checks that reject a
   well-formed order with an ``OrderRejected`` event (halted market, post-only that
   would trade, not enough funds). Until that point nothing has changed.
-- The hold is exact where it can be: market orders learn their cost from the
-  matching plan (``spotlab.core.matching.plan``) and hold precisely that; limit
-  buys hold their worst case (``spotlab.core.fees.buy_hold``), sells their base.
+- The hold is exact where it can be: a market buy by quantity learns its cost
+  (fees included) from the matching plan (``spotlab.core.matching.plan``) and
+  holds exactly that, a market sell by amount holds exactly the base the plan
+  sells, a market buy by amount holds the amount; limit buys hold their worst
+  case (``spotlab.core.fees.buy_hold``); other sells hold their base quantity.
 - Each fill settles both sides and the fee account at once; the taker's and the
   makers' holds shrink by exactly what they paid, and a buy's surplus hold is
   released as soon as it is no longer needed.
@@ -56,6 +58,7 @@ FILL_PART, FILL_REST, EXPIRE = Action.FILL_PART, Action.FILL_REST, Action.EXPIRE
 
 
 def place_order(engine: Engine, command: PlaceOrder, ts: int) -> Outcome:
+    """Apply ``command`` to ``engine`` at ``ts``: the ``PlaceOrder`` handler (see the module docstring)."""
     market = engine.markets.get(command.market) or engine.market(command.market)
     account = engine.accounts.get(command.account) or engine.account(command.account)
     spec = market.spec

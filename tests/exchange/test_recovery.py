@@ -18,18 +18,14 @@ log table from a connection of the test's own); opening them must stop with
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
 
 from spotlab import ErrorCode, Exchange, SimulatedClock, SpotlabError
@@ -38,104 +34,25 @@ from spotlab.core.commands import Deposit
 from spotlab.core.engine import DEFAULT_CLOSED_ORDERS_KEPT
 from spotlab.exchange.recovery import recover
 from spotlab.store import open_store
-from spotlab.store.postgres import split_url
 from tests.conftest import fund
 from tests.scenario import assert_book
 from tests.store import raw_log
+from tests.store.raw_log import sql, stalled_writes
+from tests.support import HANG_SECONDS, after_close, within
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 MODES = {"replay": None, "snapshot midway": None, "snapshot every 3": 3}  # mode: snapshot_every
-HANG_SECONDS = 10
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def within(seconds: float, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``call(*args, **kwargs)``, failing the test if it has not returned after ``seconds``."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call(*args, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            box["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"{what} did not return within {seconds} s: it hangs")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def after_close(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``call(*args, **kwargs)`` that opens a store which was just closed.
-
-    PostgreSQL may still show the closed session's lock for a few milliseconds; that is
-    a bug of its own (see ``test_a_closed_store_can_be_reopened_at_once`` in
-    ``tests/store/test_store_contract.py``) and is waited out here, so that these tests
-    are about recovery only.
-    """
-    deadline = time.monotonic() + 2
-    while True:
-        try:
-            return call(*args, **kwargs)
-        except SpotlabError as error:
-            if error.code is not ErrorCode.STORE_LOCKED or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 def reopen(url: str, **options: Any) -> Exchange:
     return after_close(within, HANG_SECONDS, f"Exchange.open({url})", Exchange.open, url, **options)
 
 
-def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
-    """Run one statement on the store's database from a connection of the test's own.
-
-    ``{log}`` and ``{snapshots}`` name the store's tables; placeholders are ``?``.
-    """
-    if url.startswith("sqlite:///"):
-        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
-        try:
-            statement = statement.format(log="log", snapshots="snapshots")
-            return [tuple(row) for row in conn.execute(statement, params).fetchall()]
-        finally:
-            conn.close()
-    conninfo, schema = split_url(url)
-    statement = statement.format(log=f"{schema}.log", snapshots=f"{schema}.snapshots").replace("?", "%s")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        cursor = conn.execute(statement, params)
-        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
-
-
 def last_index(url: str) -> int:
     return raw_log.last_index(url)
-
-
-@contextmanager
-def stalled_writes(url: str) -> Iterator[None]:
-    """Hold the store's write lock from another connection for a moment (shorter than SQLite's busy timeout)."""
-    if url.startswith("sqlite:///"):
-        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-    else:
-        conninfo, schema = split_url(url)
-        conn = psycopg.connect(conninfo)
-        conn.execute(f"LOCK TABLE {schema}.log, {schema}.snapshots IN EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            conn.rollback()
-            conn.close()
 
 
 def history(ex: Exchange, clock: SimulatedClock, midway: Callable[[], Any] = lambda: None) -> dict[str, Any]:

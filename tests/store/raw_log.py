@@ -8,7 +8,8 @@ segment they sit in.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -92,3 +93,25 @@ def delete_record(url: str, index: int) -> None:
     """Remove record ``index`` from its segment, leaving a gap in the log."""
     first, records = _segment_of(url, index)
     _store_segment(url, first, [r for r in records if r.index != index])
+
+
+@contextmanager
+def stalled_writes(url: str) -> Iterator[None]:
+    """Hold the store's write lock from another connection, as a rogue client or a backup would."""
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    else:
+        conninfo, schema = split_url(url)
+        conn = psycopg.connect(conninfo)
+        conn.execute(f"LOCK TABLE {schema}.log, {schema}.snapshots IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+            conn.close()

@@ -17,12 +17,10 @@ fails the test with a message instead of stopping the suite.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,15 +33,15 @@ from spotlab.core.engine import Engine
 from spotlab.core.markets import MarketStatus
 from spotlab.core.orders import OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.store import LogRecord, open_store
-from spotlab.store.postgres import drop_schema, split_url
+from spotlab.store.postgres import drop_schema
 from spotlab.store.records import encode_record
 from tests.conftest import PG_BASE_URL, fund
 from tests.store import raw_log
+from tests.store.raw_log import stalled_writes
+from tests.support import HANG_SECONDS, after_close, within
 
 T = TypeVar("T")
 
-#: How long a call may take before the test calls it hung.
-HANG_SECONDS = 8
 #: The SQLite writer's busy timeout (Python's ``sqlite3`` default): a write lock held longer fails it.
 SQLITE_BUSY_TIMEOUT = 5.0
 
@@ -52,100 +50,6 @@ USDT = 10**8
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def within(seconds: float, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``call(*args, **kwargs)``, failing the test if it has not returned after ``seconds``."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call(*args, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            box["error"] = error
-
-    thread = threading.Thread(target=run, name=f"within: {what}", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"{what} did not return within {seconds} s: it hangs")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def after_close(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``call(*args, **kwargs)`` that opens a store which was just closed.
-
-    PostgreSQL may still show the closed session's lock for a few milliseconds: that bug
-    is proved by ``test_a_closed_store_can_be_reopened_at_once`` and waited out here, so
-    that the other tests are about what they name.
-    """
-    deadline = time.monotonic() + 2
-    while True:
-        try:
-            return call(*args, **kwargs)
-        except SpotlabError as error:
-            if error.code is not ErrorCode.STORE_LOCKED or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-class Raw:
-    """A fresh connection to a store's database, outside spotlab (the "fresh reader")."""
-
-    def __init__(self, url: str) -> None:
-        self.sqlite = url.startswith("sqlite:///")
-        if self.sqlite:
-            self.conn: Any = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
-            self.prefix = ""
-        else:
-            conninfo, schema = split_url(url)
-            self.conn = psycopg.connect(conninfo, autocommit=True)
-            self.prefix = f"{schema}."
-
-    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """Run ``sql`` with ``{log}``/``{snapshots}`` naming the store's tables and ``?`` placeholders."""
-        sql = sql.format(log=f"{self.prefix}log", snapshots=f"{self.prefix}snapshots")
-        if not self.sqlite:
-            sql = sql.replace("?", "%s")
-        return [tuple(row) for row in self.conn.execute(sql, params).fetchall()]
-
-    def value(self, sql: str, params: tuple = ()) -> Any:
-        return self.rows(sql, params)[0][0]
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def fresh_read(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    raw = Raw(url)
-    try:
-        return raw.rows(sql, params)
-    finally:
-        raw.close()
-
-
-@contextmanager
-def stalled_writes(url: str) -> Iterator[None]:
-    """Hold the store's write lock from another connection, as a rogue client or a backup would."""
-    if url.startswith("sqlite:///"):
-        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-    else:
-        conninfo, schema = split_url(url)
-        conn = psycopg.connect(conninfo)
-        conn.execute(f"LOCK TABLE {schema}.log, {schema}.snapshots IN EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            conn.rollback()
-            conn.close()
 
 
 def with_application_name(url: str) -> tuple[str, str | None]:
@@ -307,7 +211,7 @@ def test_latest_snapshot_is_the_newest_and_only_the_two_newest_are_kept(store_ur
         assert store.latest_snapshot() == (9, b"state after 9")
     finally:
         store.close()
-    assert fresh_read(store_url, "SELECT idx FROM {snapshots} ORDER BY idx") == [(6,), (9,)]
+    assert raw_log.sql(store_url, "SELECT idx FROM {snapshots} ORDER BY idx") == [(6,), (9,)]
 
 
 # -- one writer at a time ----------------------------------------------------------------

@@ -36,3 +36,12 @@ def test_a_bad_catalogue_is_reported_as_an_error_not_a_traceback(tmp_path):
     result = run("markets", "--catalogue", str(extra))
     assert result.returncode == 2
     assert "error INVALID_MARKET_SPEC" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_is_reported_as_an_error_not_a_traceback():
+    result = run(
+        "bench", "engine", "--commands", "500", "--accounts", "10", "--stores", "postgres",
+        "--skip-memory-test", "--skip-restart", "--postgres-url", "postgresql://postgres@127.0.0.1:1/test?schema=x",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "error STORE_UNAVAILABLE" in result.stderr and "Traceback" not in result.stderr

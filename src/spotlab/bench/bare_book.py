@@ -72,7 +72,6 @@ class BareBook:
         self.orders: dict[int, BareOrder] = {}
         self.next_id = 1
         self.trades = 0
-        self.traded_lots = 0
 
     # -- commands ------------------------------------------------------------------------
 
@@ -130,7 +129,7 @@ class BareBook:
             levels, heap, sign = self.bids, self.bid_heap, -1
         limit_key = sign * limit if limit else None
         orders = self.orders
-        trades = lots_traded = 0
+        trades = 0
         while quantity and heap:
             key = heap[0]
             level = levels.get(key * sign)
@@ -149,7 +148,6 @@ class BareBook:
                 trades += 1
                 if left <= quantity:
                     quantity -= left
-                    lots_traded += left
                     maker.remaining = 0
                     queue.popleft()
                     del orders[maker.id]
@@ -160,10 +158,8 @@ class BareBook:
                         break
                 else:
                     maker.remaining = left - quantity
-                    lots_traded += quantity
                     quantity = 0
         self.trades += trades
-        self.traded_lots += lots_traded
         return quantity
 
     def _match_budget(self, buy: bool, budget: int) -> None:
@@ -197,7 +193,6 @@ class BareBook:
                 notional = lots * lot_cost
                 spent += notional + notional * rate // FEE_SCALE
                 self.trades += 1
-                self.traded_lots += lots
                 emptied = False
                 if lots == left:
                     maker.remaining = 0

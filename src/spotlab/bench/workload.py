@@ -94,7 +94,6 @@ class Workload:
     counts: dict[str, int] = field(default_factory=dict)  # kind -> how many
     resting_at_end: int = 0
     trades: int = 0
-    final_mid: int = 0
 
 
 def account_names(accounts: int) -> list[str]:
@@ -236,7 +235,6 @@ def generate(spec: WorkloadSpec = WorkloadSpec(), progress: Callable[[int], None
         counts=counts,
         resting_at_end=len(book),
         trades=book.trades,
-        final_mid=mid,
     )
 
 

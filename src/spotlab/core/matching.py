@@ -39,12 +39,11 @@ _EXPIRE_BOTH = SelfTradePrevention.EXPIRE_BOTH
 class Plan:
     """What an incoming order would do: ``entries`` of ``(maker, price, lots)`` in matching order."""
 
-    __slots__ = ("entries", "lots", "notional", "cost", "stop")
+    __slots__ = ("entries", "lots", "cost", "stop")
 
     def __init__(self) -> None:
         self.entries: list[tuple[Order, int, int]] = []
         self.lots = 0  # total lots that trade
-        self.notional = 0  # their notional in quote minor units
         self.cost = 0  # notional plus per-fill fees at the budget's rate
         self.stop: str | None = None
 
@@ -88,7 +87,7 @@ def plan(
     entries = result.entries
     check_self = stp is not _NONE
     remaining = max_lots
-    total_notional = total_cost = 0
+    total_cost = 0
     deeper = None  # iterator over the keys past the best level, made only when needed
     while True:
         price = level.price
@@ -120,7 +119,6 @@ def plan(
             entries.append((maker, price, lots))
             remaining -= lots
             notional = lots * lot_cost
-            total_notional += notional
             total_cost += notional + notional * rate // FEE_SCALE
             if budget is not None and result.stop is None and not affordable_lots(budget - total_cost, lot_cost, rate):
                 result.stop = BUDGET_SPENT  # spent: not one more lot at this price
@@ -137,7 +135,6 @@ def plan(
             break
         level = opposite.levels[key * sign]
     result.lots = max_lots - remaining
-    result.notional = total_notional
     result.cost = total_cost
     return result
 

@@ -88,7 +88,6 @@ class Exchange:
     ) -> None:
         self._engine = engine
         self._store = store
-        self._clock = clock
         self._index = index
         self._snapshot_index = snapshot_index
         self._last_ts = last_ts
@@ -192,7 +191,12 @@ class Exchange:
         included, when buying; receive up to that much, before fees, when selling). A repeated
         ``client_order_id`` returns the original order (``duplicate=True``).
         """
-        return self._run(*self._place_order(**_arguments(locals())))
+        return self._run(
+            *self._place_order(
+                account, market, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
+                self_trade_prevention,
+            )
+        )  # fmt: skip
 
     def _place_order(
         self,
@@ -554,7 +558,12 @@ class AsyncExchange:
         self_trade_prevention=None,
     ) -> OrderView:
         ex = self._exchange
-        return await ex._run_async(*ex._place_order(**_arguments(locals(), skip=("ex",))))
+        return await ex._run_async(
+            *ex._place_order(
+                account, market, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
+                self_trade_prevention,
+            )
+        )  # fmt: skip
 
     async def cancel_order(self, account: str, order_id: int | str) -> OrderView:
         return await self._exchange._run_async(*self._exchange._cancel_order(account, order_id))
@@ -567,7 +576,3 @@ class AsyncExchange:
 
     async def execute(self, command: Any) -> Outcome:
         return await self._exchange._run_async(command, lambda outcome: outcome)
-
-
-def _arguments(local_vars: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: v for k, v in local_vars.items() if k != "self" and k not in skip}

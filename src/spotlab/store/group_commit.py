@@ -127,7 +127,6 @@ class GroupCommitStore:
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         self._listeners.append(callback)
 
-
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"written": self._written, "commits": self._commits, "durable": self._durable}

@@ -157,5 +157,9 @@ class PostgresStore(GroupCommitStore):
 def drop_schema(url: str) -> None:
     """Drop a store's schema (for tests)."""
     conninfo, schema = split_url(url)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True)
+    except psycopg.Error as error:
+        raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, f"cannot connect to {url}: {error}") from None
+    with conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

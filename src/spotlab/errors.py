@@ -44,6 +44,34 @@ class ErrorCode(StrEnum):
     STORE_CORRUPT = "STORE_CORRUPT"
     EXCHANGE_CLOSED = "EXCHANGE_CLOSED"
 
+    # the API layer (HTTP and WebSocket)
+    VALIDATION_ERROR = "VALIDATION_ERROR"  # a request field is missing, mistyped or out of range
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"  # the body is not JSON, or not the JSON this endpoint takes
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    NOT_FOUND = "NOT_FOUND"  # no such route or resource
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"  # no credentials, or credentials that are not valid
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"  # wrong username or password
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"  # too many failed logins; says until when
+    INVALID_SIGNATURE = "INVALID_SIGNATURE"
+    TIMESTAMP_OUT_OF_WINDOW = "TIMESTAMP_OUT_OF_WINDOW"
+    REPLAYED_REQUEST = "REPLAYED_REQUEST"
+    SCOPE_REQUIRED = "SCOPE_REQUIRED"  # the API key lacks the scope this endpoint needs
+    FORBIDDEN = "FORBIDDEN"
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
+    TWO_FACTOR_REQUIRED = "TWO_FACTOR_REQUIRED"
+    INVALID_TWO_FACTOR_CODE = "INVALID_TWO_FACTOR_CODE"
+    TWO_FACTOR_ALREADY_ENABLED = "TWO_FACTOR_ALREADY_ENABLED"
+    TWO_FACTOR_NOT_ENABLED = "TWO_FACTOR_NOT_ENABLED"
+    BELOW_MIN_DEPOSIT = "BELOW_MIN_DEPOSIT"
+    ADDRESS_NOT_WHITELISTED = "ADDRESS_NOT_WHITELISTED"
+    ADDRESS_NOT_YET_ACTIVE = "ADDRESS_NOT_YET_ACTIVE"
+    ADDRESS_EXISTS = "ADDRESS_EXISTS"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"  # a bug on our side; logged with the request id
+
 
 class SpotlabError(Exception):
     """A refusal with a stable ``code``, a human ``message`` and the figures in ``details``."""

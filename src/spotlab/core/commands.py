@@ -69,6 +69,7 @@ class Withdraw(Command):
     account: str
     asset: str
     amount: int
+    address: str | None = None  # where it goes (the API requires a whitelisted one); recorded in the event
 
 
 class PlaceOrder(Command):

@@ -371,7 +371,7 @@ class Engine:
         fee_row = self.ledger.row(FEE_ACCOUNT, asset.code)
         self.ledger.withdraw(row, fee_row, asset.code, amount, fee)
         self.seq += 1
-        events: list[Event] = [Withdrawn(self.seq, ts, command.account, asset.code, amount, fee)]
+        events: list[Event] = [Withdrawn(self.seq, ts, command.account, asset.code, amount, fee, command.address)]
         touched = {id(row): row}
         if fee:
             touched[id(fee_row)] = fee_row

@@ -66,6 +66,7 @@ class Withdrawn(Event):
     asset: str
     amount: int  # taken from the account; amount - fee left the exchange
     fee: int
+    address: str | None = None
 
 
 class OrderPlaced(Event):

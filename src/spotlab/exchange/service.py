@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from spotlab.catalogue import load_catalogue
-from spotlab.clock import Clock, WallClock
+from spotlab.clock import Clock, WallClock, ns_to_datetime
 from spotlab.core import state
 from spotlab.core.commands import (
     CancelAllOrders,
@@ -43,7 +43,7 @@ from spotlab.core.commands import (
 from spotlab.core.engine import DEFAULT_CLOSED_ORDERS_KEPT, Engine, Outcome
 from spotlab.core.events import Event
 from spotlab.core.ledger import FEE_ACCOUNT
-from spotlab.core.markets import Catalogue, MarketStatus
+from spotlab.core.markets import Asset, Catalogue, MarketSpec, MarketStatus
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import edge
 from spotlab.exchange.recovery import recover
@@ -145,16 +145,25 @@ class Exchange:
         command = Deposit(edge.account_name(account), spec.code, edge.amount_units(spec, amount))
         return self._run(command, lambda outcome: self._balance(account, spec.code))
 
-    def withdraw(self, account: str, asset: str, amount: Decimal | int | str) -> Withdrawal:
-        """Take ``amount`` out; the asset's withdrawal fee is part of it, ``amount - fee`` leaves."""
+    def withdraw(
+        self, account: str, asset: str, amount: Decimal | int | str, address: str | None = None
+    ) -> Withdrawal:
+        """Take ``amount`` out (to ``address``, recorded); the asset's fee is part of it, ``amount - fee`` leaves."""
         spec = self._engine.asset(asset)
         units = edge.amount_units(spec, amount)
-        command = Withdraw(edge.account_name(account), spec.code, units)
+        command = Withdraw(edge.account_name(account), spec.code, units, address)
         fee = spec.withdrawal_fee_units
         return self._run(
             command,
             lambda outcome: Withdrawal(
-                account, spec.code, spec.to_decimal(units), spec.to_decimal(fee), spec.to_decimal(units - fee)
+                account,
+                spec.code,
+                spec.to_decimal(units),
+                spec.to_decimal(fee),
+                spec.to_decimal(units - fee),
+                address,
+                outcome.events[0].seq,
+                ns_to_datetime(outcome.events[0].ts),
             ),
         )
 
@@ -290,6 +299,19 @@ class Exchange:
         with self._lock:
             m = self._engine.market(symbol)
             return market_view(m.spec, m.status)
+
+    def market_spec(self, symbol: str) -> MarketSpec:
+        """The integer rules of ``symbol`` (tick, lot, fees); raises ``UNKNOWN_MARKET``."""
+        return self._engine.market(symbol).spec
+
+    def asset_spec(self, code: str) -> Asset:
+        """An asset's precision and withdrawal rules; raises ``UNKNOWN_ASSET``."""
+        return self._engine.asset(code)
+
+    def accounts(self) -> list[str]:
+        """Every account id, in creation order."""
+        with self._lock:
+            return list(self._engine.accounts)
 
     def order_book(self, market: str, depth: int | None = 10) -> BookView:
         """Aggregated depth (L2): ``depth`` levels a side (``None``: all), best first, and the book sequence."""

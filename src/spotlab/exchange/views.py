@@ -159,6 +159,9 @@ class Withdrawal:
     amount: Decimal  # taken from the account
     fee: Decimal
     sent: Decimal  # amount - fee, what left the exchange
+    address: str | None = None
+    sequence: int = 0  # the Withdrawn event's sequence number
+    time: datetime | None = None
 
 
 def market_view(spec: MarketSpec, status: str) -> MarketView:

@@ -97,6 +97,7 @@ class Exchange:
         self._failed: SpotlabError | None = None
         self._closed = False
         self._subscribers: list[Callable[[Event], None]] = []
+        self._record_subscribers: list[Callable[[list[LogRecord]], None]] = []
         self._publishing = False
         self.aio = AsyncExchange(self)
 
@@ -401,7 +402,35 @@ class Exchange:
                 self._publishing = True
         return lambda: self._subscribers.remove(callback)
 
+    def subscribe_records(self, callback: Callable[[list[LogRecord]], None]) -> Callable[[], None]:
+        """Call ``callback`` with each batch of durable log records (a record = one command and its events).
+
+        For consumers that need command boundaries (book diffs, projections). Runs on the store's
+        writer thread, after the batch is durable: keep it quick.
+        """
+        with self._lock:
+            self._record_subscribers.append(callback)
+            if not self._publishing:
+                self._store.on_durable(self._publish)
+                self._publishing = True
+        return lambda: self._record_subscribers.remove(callback)
+
+    def resting_orders(self, market: str) -> tuple[int, list[tuple[int, str, int, int]]]:
+        """``(event_seq, [(order_id, side, price_ticks, remaining_lots), ...])``: the book (L3) in integers,
+        taken atomically with the sequence number of the last event applied to the engine."""
+        with self._lock:
+            m = self._engine.market(market)
+            bids, asks = m.book.level3()
+            rows = [(o.id, "buy", o.price, o.remaining) for o in bids]
+            rows += [(o.id, "sell", o.price, o.remaining) for o in asks]
+            return self._engine.seq, rows
+
     def _publish(self, records: list[LogRecord]) -> None:
+        for callback in list(self._record_subscribers):
+            try:
+                callback(records)
+            except Exception:  # one subscriber's bug must not silence the others or the log
+                log.exception("record subscriber %r raised; it misses this batch", callback)
         for callback in list(self._subscribers):
             try:
                 for record in records:

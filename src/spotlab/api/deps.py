@@ -1,0 +1,133 @@
+"""Typed dependencies: the context, the caller and the scopes a route needs.
+
+Two ways to authenticate (both documented in OpenAPI):
+
+- ``Authorization: Bearer <token>`` from ``POST /v1/auth/token`` (all scopes, short-lived);
+- a signed API-key request: ``SPOTLAB-KEY``, ``SPOTLAB-TIMESTAMP``, ``SPOTLAB-SIGNATURE``
+  (see ``spotlab.accounts.signing``), with the key's scopes.
+
+Invariants
+- A route that needs a scope declares it with ``Reader``, ``Trader`` or ``Withdrawer``;
+  key management, 2FA and withdrawal addresses need a login token (``LoginSession``):
+  an API key cannot mint or widen keys.
+- The principal's ``account`` is the only account a route ever touches (isolation).
+- A signed request is checked for its timestamp window, then its signature, then
+  replay, in that order; none of it changes state unless all pass.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from spotlab.accounts import Principal
+from spotlab.accounts.signing import signature_matches
+from spotlab.api.context import ApiContext
+from spotlab.errors import ErrorCode, SpotlabError
+
+
+def get_ctx(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+CtxDep = Annotated[ApiContext, Depends(get_ctx)]
+
+_bearer = HTTPBearer(auto_error=False, description="A login token from POST /v1/auth/token.")
+_key = APIKeyHeader(name="SPOTLAB-KEY", auto_error=False, description="API key id; sign the request (README).")
+_timestamp = APIKeyHeader(name="SPOTLAB-TIMESTAMP", auto_error=False, description="Unix time in milliseconds.")
+_signature = APIKeyHeader(
+    name="SPOTLAB-SIGNATURE", auto_error=False, description="hex HMAC-SHA256(secret, timestamp+METHOD+path+body)."
+)
+
+
+async def current_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    key_id: Annotated[str | None, Depends(_key)],
+    timestamp: Annotated[str | None, Depends(_timestamp)],
+    signature: Annotated[str | None, Depends(_signature)],
+) -> Principal:
+    ctx: ApiContext = request.app.state.ctx
+    if key_id is not None:
+        return await verify_signed_request(ctx, request, key_id, timestamp, signature)
+    if bearer is not None:
+        return ctx.accounts.verify_token(bearer.credentials)
+    if request.headers.get("authorization"):
+        raise SpotlabError(ErrorCode.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'")
+    raise SpotlabError(
+        ErrorCode.UNAUTHENTICATED,
+        "authentication required: send 'Authorization: Bearer <token>' (POST /v1/auth/token) or sign the request "
+        "with an API key (SPOTLAB-KEY, SPOTLAB-TIMESTAMP, SPOTLAB-SIGNATURE)",
+    )
+
+
+async def verify_signed_request(
+    ctx: ApiContext, request: Request, key_id: str, timestamp: str | None, signature: str | None
+) -> Principal:
+    if not timestamp or not signature:
+        raise SpotlabError(
+            ErrorCode.INVALID_SIGNATURE, "an API-key request needs SPOTLAB-TIMESTAMP and SPOTLAB-SIGNATURE headers"
+        )
+    check_timestamp(ctx, timestamp)
+    principal, secret = ctx.accounts.key_principal(key_id[:64])
+    body = await request.body()
+    if not signature_matches(secret, signature[:128], timestamp, request.method, signed_path(request.scope), body):
+        raise SpotlabError(
+            ErrorCode.INVALID_SIGNATURE,
+            "the signature does not match: sign timestamp + METHOD + path (with query) + body with the key's secret",
+        )
+    await check_first_use(ctx, key_id + ":" + signature.lower())
+    return principal
+
+
+def check_timestamp(ctx: ApiContext, timestamp: str) -> None:
+    window = ctx.settings.signature_window_ms
+    if not timestamp.isdigit() or len(timestamp) > 16:
+        raise SpotlabError(ErrorCode.TIMESTAMP_OUT_OF_WINDOW, "SPOTLAB-TIMESTAMP must be Unix time in milliseconds")
+    skew = int(timestamp) - ctx.clock.now_ns() // 1_000_000
+    if abs(skew) > window:
+        raise SpotlabError(
+            ErrorCode.TIMESTAMP_OUT_OF_WINDOW,
+            f"SPOTLAB-TIMESTAMP is {skew / 1000:+.3f} s from the server's clock; the window is +-{window / 1000:g} s",
+            skew_ms=skew,
+        )
+
+
+async def check_first_use(ctx: ApiContext, nonce: str) -> None:
+    if not await ctx.replay.first_use(nonce, 2 * ctx.settings.signature_window_ms + 1000):
+        raise SpotlabError(ErrorCode.REPLAYED_REQUEST, "this signed request was already received; sign a new one")
+
+
+def signed_path(scope: dict) -> str:
+    """The path as the client sent it, with the query string: what the signature covers."""
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    return (path + b"?" + query if query else path).decode("latin-1")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _scope(name: str):
+    async def require_scope(principal: CurrentPrincipal) -> Principal:
+        principal.require(name)
+        return principal
+
+    require_scope.__name__ = f"require_{name}"
+    return require_scope
+
+
+async def _login_session(principal: CurrentPrincipal) -> Principal:
+    if principal.via != "token":
+        raise SpotlabError(
+            ErrorCode.FORBIDDEN, "this needs a login token (POST /v1/auth/token); API keys cannot manage security"
+        )
+    return principal
+
+
+Reader = Annotated[Principal, Depends(_scope("read"))]
+Trader = Annotated[Principal, Depends(_scope("trade"))]
+Withdrawer = Annotated[Principal, Depends(_scope("withdraw"))]
+LoginSession = Annotated[Principal, Depends(_login_session)]

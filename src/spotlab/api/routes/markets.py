@@ -1,0 +1,202 @@
+"""Public market data: markets, order books, trades and tickers. No authentication.
+
+Invariants
+- Market ids in paths are ``BTC-USDT``; an unknown or malformed id is 404 ``UNKNOWN_MARKET``.
+- The order book is one consistent view with its book sequence number (the same
+  number the WebSocket ``book:{market}`` channel carries).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from spotlab.api.deps import CtxDep
+from spotlab.api.schemas import DecimalOut, Page, ResponseModel, decode_cursor, encode_cursor, market_id, symbol_of
+from spotlab.clock import ns_to_datetime
+from spotlab.exchange.views import MarketView
+
+router = APIRouter(prefix="/v1", tags=["market data"])
+
+
+class MarketPublic(ResponseModel):
+    id: str
+    symbol: str
+    base: str
+    quote: str
+    tick_size: DecimalOut
+    lot_size: DecimalOut
+    min_quantity: DecimalOut
+    min_notional: DecimalOut
+    maker_fee: DecimalOut
+    taker_fee: DecimalOut
+    status: str
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": "BTC-USDT",
+                    "symbol": "BTC/USDT",
+                    "base": "BTC",
+                    "quote": "USDT",
+                    "tick_size": "0.01",
+                    "lot_size": "0.00001",
+                    "min_quantity": "0.00001",
+                    "min_notional": "5",
+                    "maker_fee": "0.001",
+                    "taker_fee": "0.001",
+                    "status": "trading",
+                }
+            ]
+        }
+    }
+
+
+def market_public(view: MarketView) -> MarketPublic:
+    return MarketPublic(
+        id=market_id(view.symbol),
+        symbol=view.symbol,
+        base=view.base,
+        quote=view.quote,
+        tick_size=view.tick_size,
+        lot_size=view.lot_size,
+        min_quantity=view.min_quantity,
+        min_notional=view.min_notional,
+        maker_fee=view.maker_fee,
+        taker_fee=view.taker_fee,
+        status=view.status,
+    )
+
+
+class BookPublic(ResponseModel):
+    market: str
+    sequence: int
+    bids: list[tuple[DecimalOut, DecimalOut]]
+    asks: list[tuple[DecimalOut, DecimalOut]]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "market": "BTC-USDT",
+                    "sequence": 42,
+                    "bids": [["64999.99", "0.5"], ["64999.5", "1.2"]],
+                    "asks": [["65000.01", "0.3"]],
+                }
+            ]
+        }
+    }
+
+
+class TradePublic(ResponseModel):
+    id: int
+    market: str
+    price: DecimalOut
+    quantity: DecimalOut
+    taker_side: str
+    time: datetime
+
+
+class TickerPublic(ResponseModel):
+    """24 hours rolling, up to now; figures are absent when the market had no trade in the window."""
+
+    market: str
+    open: DecimalOut | None
+    high: DecimalOut | None
+    low: DecimalOut | None
+    last: DecimalOut | None
+    change: DecimalOut | None
+    change_percent: DecimalOut | None
+    base_volume: DecimalOut
+    quote_volume: DecimalOut
+    trade_count: int
+    best_bid: DecimalOut | None
+    best_bid_quantity: DecimalOut | None
+    best_ask: DecimalOut | None
+    best_ask_quantity: DecimalOut | None
+    time: datetime
+
+
+@router.get("/markets", response_model=list[MarketPublic], summary="List markets")
+def list_markets(ctx: CtxDep) -> list[MarketPublic]:
+    return [market_public(view) for view in ctx.exchange.markets()]
+
+
+@router.get("/markets/{market}", response_model=MarketPublic, summary="One market's rules")
+def get_market(market: str, ctx: CtxDep) -> MarketPublic:
+    return market_public(ctx.exchange.market(symbol_of(market)))
+
+
+@router.get("/markets/{market}/book", response_model=BookPublic, summary="Order book (aggregated depth)")
+def get_book(
+    market: str,
+    ctx: CtxDep,
+    depth: Annotated[int, Query(ge=1, le=1000, description="Price levels per side, best first.")] = 20,
+) -> BookPublic:
+    book = ctx.exchange.order_book(symbol_of(market), depth)
+    return BookPublic(market=market_id(book.market), sequence=book.sequence, bids=book.bids, asks=book.asks)
+
+
+@router.get("/markets/{market}/trades", response_model=Page[TradePublic], summary="Trades, newest first")
+async def list_trades(
+    market: str,
+    ctx: CtxDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+) -> Page[TradePublic]:
+    symbol = symbol_of(market)
+    ctx.exchange.market(symbol)
+    before = decode_cursor(cursor)
+    await ctx.history.wait_async(ctx.exchange.last_sequence)
+    page = ctx.history.trades(symbol, limit=limit, before=before)
+    items = [
+        TradePublic(
+            id=t.id,
+            market=market_id(t.market),
+            price=t.price,
+            quantity=t.quantity,
+            taker_side=t.taker_side,
+            time=t.time,
+        )
+        for t in page.items
+    ]
+    return Page[TradePublic](items=items, next_cursor=encode_cursor(page.next_before))
+
+
+def ticker(ctx, symbol: str) -> TickerPublic:
+    stats = ctx.history.ticker(symbol, ctx.clock.now_ns())
+    book = ctx.exchange.order_book(symbol, 1)
+    return TickerPublic(
+        market=market_id(symbol),
+        open=stats.open,
+        high=stats.high,
+        low=stats.low,
+        last=stats.last,
+        change=stats.change,
+        change_percent=stats.change_percent,
+        base_volume=stats.base_volume,
+        quote_volume=stats.quote_volume,
+        trade_count=stats.trade_count,
+        best_bid=book.bids[0][0] if book.bids else None,
+        best_bid_quantity=book.bids[0][1] if book.bids else None,
+        best_ask=book.asks[0][0] if book.asks else None,
+        best_ask_quantity=book.asks[0][1] if book.asks else None,
+        time=ns_to_datetime(ctx.clock.now_ns()),
+    )
+
+
+@router.get("/markets/{market}/ticker", response_model=TickerPublic, summary="24 h ticker")
+async def get_ticker(market: str, ctx: CtxDep) -> TickerPublic:
+    symbol = symbol_of(market)
+    ctx.exchange.market(symbol)
+    await ctx.history.wait_async(ctx.exchange.last_sequence)
+    return ticker(ctx, symbol)
+
+
+@router.get("/tickers", response_model=list[TickerPublic], summary="24 h tickers of every market")
+async def list_tickers(ctx: CtxDep) -> list[TickerPublic]:
+    await ctx.history.wait_async(ctx.exchange.last_sequence)
+    return [ticker(ctx, view.symbol) for view in ctx.exchange.markets()]

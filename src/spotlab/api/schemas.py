@@ -1,0 +1,120 @@
+"""Shared request and response types of the API: money as strings, market ids, pages.
+
+Invariants
+- Money and quantities travel as JSON strings (``"0.015"``) and become ``Decimal``;
+  a JSON number with a fraction (a float) is refused with a per-field error, an
+  integer is accepted. Nothing is ever rounded here: the exchange refuses values
+  off its tick, lot or precision.
+- Request models forbid unknown fields (a misspelled field is an error, not a
+  silent default).
+- Market ids in URLs and bodies are written ``BTC-USDT``; ``BTC/USDT`` is accepted
+  in bodies and query strings too. Responses always use ``BTC-USDT``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+
+from spotlab.core.units import parse_decimal
+from spotlab.errors import ErrorCode, SpotlabError
+
+_DECIMAL = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError('expected a decimal number as a string, e.g. "0.01"')
+    if isinstance(value, float):
+        raise ValueError(
+            'send amounts as strings, e.g. "0.1": a JSON number with a fraction is a float and can be inexact'
+        )
+    if isinstance(value, Decimal | int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return parse_decimal(value)
+        except SpotlabError as error:
+            raise ValueError(error.message) from None
+    raise ValueError('expected a decimal number as a string, e.g. "0.01"')
+
+
+#: A request amount: a decimal string (or a JSON integer); floats are refused.
+DecimalIn = Annotated[
+    Decimal,
+    PlainValidator(_to_decimal),
+    WithJsonSchema({"type": "string", "pattern": _DECIMAL, "examples": ["0.01"]}),
+]
+#: A response amount, always a decimal string.
+DecimalOut = Annotated[
+    Decimal,
+    PlainSerializer(lambda value: format(value, "f"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DECIMAL, "examples": ["0.01"]}),
+]
+
+_MARKET_ID = re.compile(r"^[A-Z0-9]{1,12}[-/][A-Z0-9]{1,12}$")
+MARKET_ID_PATTERN = r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$"
+
+
+def symbol_of(market_id: str) -> str:
+    """``BTC-USDT`` (or ``BTC/USDT``) -> ``BTC/USDT``; refuses anything else with ``UNKNOWN_MARKET``."""
+    if not isinstance(market_id, str) or not _MARKET_ID.match(market_id):
+        raise SpotlabError(
+            ErrorCode.UNKNOWN_MARKET,
+            f"unknown market {str(market_id)[:40]!r}; market ids look like BTC-USDT",
+            market=str(market_id)[:40],
+        )
+    return market_id.replace("-", "/")
+
+
+def market_id(symbol: str) -> str:
+    return symbol.replace("/", "-")
+
+
+MarketId = Annotated[
+    str,
+    Field(pattern=r"^[A-Z0-9]{1,12}[-/][A-Z0-9]{1,12}$", examples=["BTC-USDT"], description="Market id"),
+]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=256)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(ser_json_timedelta="float")
+
+
+T = TypeVar("T")
+
+
+class Page(ResponseModel, Generic[T]):
+    """One page of a list, newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Opaque; absent on the last page.")
+
+
+def encode_cursor(value: int | None) -> str | None:
+    if value is None:
+        return None
+    return base64.urlsafe_b64encode(f"v1:{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The position a cursor stands for; ``VALIDATION_ERROR`` for anything this API did not hand out."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, _, value = text.partition(":")
+        if tag != "v1" or not value.isdigit() or len(value) > 19:
+            raise ValueError
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        message = "cursor is not one this API handed out"
+        raise SpotlabError(ErrorCode.VALIDATION_ERROR, message, field="cursor") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -56,6 +57,70 @@ def markets(
             str(spec.status),
         )
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on [SPOTLAB_HOST; 127.0.0.1].")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port [SPOTLAB_PORT; 8000].")] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Data directory of the embedded store [SPOTLAB_DATA_DIR; spotlab-data].")
+    ] = None,
+    store: Annotated[
+        Optional[str], typer.Option(help="Store URL, e.g. postgresql://user@host/db [SPOTLAB_STORE; SQLite file].")
+    ] = None,
+    secret_key: Annotated[
+        Optional[str], typer.Option(help="Server secret [SPOTLAB_SECRET_KEY; created in the data directory].")
+    ] = None,
+    redis_url: Annotated[
+        Optional[str], typer.Option(help="Share rate limits through Redis [SPOTLAB_REDIS_URL].")
+    ] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option(help="PEM certificate: serve HTTPS [SPOTLAB_TLS_CERT].")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="PEM private key [SPOTLAB_TLS_KEY].")] = None,
+    cors_origin: Annotated[
+        Optional[list[str]], typer.Option(help="Allow this origin through CORS (repeatable) [SPOTLAB_CORS_ORIGINS].")
+    ] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="Log level [SPOTLAB_LOG_LEVEL; info].")] = None,
+) -> None:
+    """Run the exchange and its API (REST, WebSocket, /docs, /metrics) with uvicorn."""
+    import uvicorn
+
+    from spotlab.api.app import create_app
+    from spotlab.api.logs import configure_logging
+    from spotlab.settings import Settings
+
+    flags = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "store": store,
+        "secret_key": secret_key,
+        "redis_url": redis_url,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "cors_origins": cors_origin or None,
+        "log_level": log_level,
+    }
+    settings = Settings(**{name: value for name, value in flags.items() if value is not None})
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SpotlabError("INVALID_ARGUMENT", "TLS needs both --tls-cert and --tls-key")
+    configure_logging(settings.log_level)
+    scheme = "https" if settings.tls_cert else "http"
+    console.print(
+        f"spotlab API on {scheme}://{settings.host}:{settings.port}  (docs: /docs, store: {settings.resolved_store()})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        log_config=None,
+        access_log=False,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        server_header=False,
+    )
 
 
 @bench_app.command("engine")
@@ -119,6 +184,11 @@ def main() -> None:
         app()
     except SpotlabError as error:
         Console(stderr=True).print(f"error {error.code}: {error.message}")
+        sys.exit(2)
+    except ValidationError as error:  # settings from flags or SPOTLAB_* variables
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            Console(stderr=True).print(f"error INVALID_ARGUMENT: {where}: {problem['msg']}")
         sys.exit(2)
 
 

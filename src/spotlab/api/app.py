@@ -18,6 +18,7 @@ from spotlab.accounts.replay import InProcessReplayCache, RedisReplayCache
 from spotlab.api import handlers
 from spotlab.api.context import ApiContext
 from spotlab.api.routes import accounts, markets
+from spotlab.api.schemas import ERROR_RESPONSES, problems_as_problem_json
 from spotlab.clock import Clock, WallClock
 from spotlab.exchange import Exchange
 from spotlab.settings import Settings
@@ -85,8 +86,15 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
         redoc_url=None,
     )
     handlers.install(app)
-    app.include_router(markets.router)
-    app.include_router(accounts.router)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems_as_problem_json(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi
+    for router in (markets.router, accounts.router):
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app
 
 

@@ -118,3 +118,56 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (ValueError, UnicodeDecodeError):
         message = "cursor is not one this API handed out"
         raise SpotlabError(ErrorCode.VALIDATION_ERROR, message, field="cursor") from None
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["body.price"])
+    message: str = Field(examples=["send amounts as strings, e.g. \"0.1\""])
+    type: str = Field(examples=["value_error"])
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details) with spotlab's stable ``code``."""
+
+    type: str = Field(examples=["https://spotlab.dev/problems/insufficient-funds"])
+    title: str = Field(examples=["Conflict"])
+    status: int = Field(examples=[409])
+    code: str = Field(examples=["INSUFFICIENT_FUNDS"])
+    detail: str = Field(examples=["needs 650.65 USDT available, has 100 USDT"])
+    request_id: str | None = Field(None, examples=["5f2b9c0e8a7d4e1f"])
+    errors: list[FieldError] | None = Field(None, description="Per-field problems (422 validation errors).")
+    details: dict[str, Any] | None = Field(None, description="The figures behind the detail.")
+
+
+_ERROR_STATUSES = {
+    400: "Malformed request (the body is not JSON)",
+    401: "Not authenticated (missing, invalid, expired or replayed credentials)",
+    403: "Authenticated but not allowed (scope, 2FA, whitelist, locked login)",
+    404: "No such resource (or not yours)",
+    409: "Conflicts with the current state (funds, duplicates, closed orders)",
+    413: "Request body too large",
+    422: "Invalid field values",
+    429: "Rate limited; see Retry-After",
+    500: "Internal error; quote the request id",
+    503: "The exchange's store is unavailable",
+}
+
+#: Error answers every route may give, documented once for OpenAPI.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "model": Problem} for status, text in _ERROR_STATUSES.items()
+}
+
+
+def problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare error answers as ``application/problem+json`` (FastAPI files models under application/json)."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+                    content["application/problem+json"]["schema"] = {"$ref": "#/components/schemas/Problem"}
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema

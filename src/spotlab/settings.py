@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(900, ge=10, description="Lifetime of a login (bearer) token.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins in a row before the account locks.")
     login_lockout_seconds: int = Field(900, ge=1, description="How long a locked account stays locked.")
+    password_memory_kib: int = Field(
+        65536, ge=8, description="argon2id memory cost per password hash (KiB); lower only for tests."
+    )
+    password_time_cost: int = Field(3, ge=1, description="argon2id passes per password hash.")
     signature_window_ms: int = Field(5000, ge=100, description="Accepted clock skew of signed API-key requests.")
     withdrawal_address_delay_seconds: int = Field(
         86_400, ge=0, description="A newly whitelisted withdrawal address is usable after this delay."

@@ -33,7 +33,10 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(secret_key=SECRET, withdrawal_address_delay_seconds=3600)
+    # cheap password hashing: these tests are about the API, not about argon2's cost
+    return Settings(
+        secret_key=SECRET, withdrawal_address_delay_seconds=3600, password_memory_kib=1024, password_time_cost=1
+    )
 
 
 @pytest.fixture

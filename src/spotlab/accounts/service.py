@@ -91,6 +91,7 @@ class AccountService:
         token_ttl_seconds: int = 900,
         login_max_failures: int = 5,
         login_lockout_seconds: int = 900,
+        password_hasher=None,
     ) -> None:
         if len(server_key) < 16:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "the server secret key must have at least 16 bytes")
@@ -100,6 +101,8 @@ class AccountService:
         self.token_ttl_ns = token_ttl_seconds * _NS
         self.login_max_failures = login_max_failures
         self.login_lockout_ns = login_lockout_seconds * _NS
+        self.hasher = password_hasher or passwords.DEFAULT
+        self._dummy_hash = passwords.hash_password(secrets.token_hex(16), self.hasher)
         self._keys: dict[str, _KeyEntry] = {}
         self._epochs: dict[str, tuple[int, float]] = {}
         self._cache_lock = threading.Lock()
@@ -115,7 +118,7 @@ class AccountService:
                 "a username has 3 to 32 characters: letters, digits, '_', '.' or '-'",
                 field="username",
             )
-        password_hash = passwords.hash_password(password)
+        password_hash = passwords.hash_password(password, self.hasher)
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -149,14 +152,16 @@ class AccountService:
             if row is not None and row.locked_until > now:
                 raise _locked(row.locked_until)
         if row is None:
-            passwords.verify_password(_DUMMY_HASH, password)  # same work either way: no user enumeration
+            passwords.verify_password(
+                self._dummy_hash, password, self.hasher
+            )  # same work either way: no user enumeration
             raise SpotlabError(ErrorCode.INVALID_CREDENTIALS, "wrong username or password")
-        if not passwords.verify_password(row.password_hash, password):
+        if not passwords.verify_password(row.password_hash, password, self.hasher):
             self._record_failure(username, now)
             raise SpotlabError(ErrorCode.INVALID_CREDENTIALS, "wrong username or password")
         values: dict = {"failed_logins": 0, "locked_until": 0}
-        if passwords.needs_rehash(row.password_hash):
-            values["password_hash"] = passwords.hash_password(password)
+        if passwords.needs_rehash(row.password_hash, self.hasher):
+            values["password_hash"] = passwords.hash_password(password, self.hasher)
         with self.engine.begin() as conn:
             conn.execute(users.update().where(users.c.username == username).values(**values))
         return self.issue_token(username, row.token_epoch, now)
@@ -305,6 +310,3 @@ def _locked(until_ns: int, why: str = "") -> SpotlabError:
         f"{why}this login is locked until {until} after too many wrong passwords",
         locked_until=until,
     )
-
-
-_DUMMY_HASH = passwords.hash_password(secrets.token_hex(16))

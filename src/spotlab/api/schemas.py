@@ -18,7 +18,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
 from spotlab.core.units import parse_decimal
 from spotlab.errors import ErrorCode, SpotlabError
@@ -26,7 +26,7 @@ from spotlab.errors import ErrorCode, SpotlabError
 _DECIMAL = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
 
 
-def _to_decimal(value: Any) -> Decimal:
+def _to_decimal(value: Any, info: ValidationInfo) -> Decimal:
     if isinstance(value, bool):
         raise ValueError('expected a decimal number as a string, e.g. "0.01"')
     if isinstance(value, float):
@@ -37,7 +37,7 @@ def _to_decimal(value: Any) -> Decimal:
         return Decimal(value)
     if isinstance(value, str):
         try:
-            return parse_decimal(value)
+            return parse_decimal(value, info.field_name or "value")
         except SpotlabError as error:
             raise ValueError(error.message) from None
     raise ValueError('expected a decimal number as a string, e.g. "0.01"')

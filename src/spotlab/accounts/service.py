@@ -37,6 +37,7 @@ CACHE_SECONDS = 5
 _NS = 1_000_000_000
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 MAX_KEYS_PER_USER = 20
+TOKENS_CACHED = 10_000  # verified tokens remembered (signature checked once); the cache is cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class AccountService:
         self._dummy_hash = passwords.hash_password(secrets.token_hex(16), self.hasher)
         self._keys: dict[str, _KeyEntry] = {}
         self._epochs: dict[str, tuple[int, float]] = {}
+        self._tokens: dict[str, tuple[Principal, int, int]] = {}  # verified token -> (principal, expiry, epoch)
         self._cache_lock = threading.Lock()
         metadata.create_all(engine)
 
@@ -196,6 +198,22 @@ class AccountService:
         return self.token_ttl_ns // _NS
 
     def verify_token(self, token: str) -> Principal:
+        """The principal of a valid, unexpired, unrevoked login token (signature checks are cached)."""
+        cached = self._tokens.get(token)
+        if cached is None:
+            cached = self._decode_token(token)
+            with self._cache_lock:
+                if len(self._tokens) >= TOKENS_CACHED:
+                    self._tokens.clear()
+                self._tokens[token] = cached
+        principal, expires_ns, epoch = cached
+        if expires_ns <= self.clock.now_ns():
+            raise SpotlabError(ErrorCode.TOKEN_EXPIRED, "the bearer token has expired; log in again")
+        if epoch != self._token_epoch(principal.account):
+            raise SpotlabError(ErrorCode.UNAUTHENTICATED, "the bearer token was revoked; log in again")
+        return principal
+
+    def _decode_token(self, token: str) -> tuple[Principal, int, int]:
         try:
             claims = jwt.decode(
                 token,
@@ -207,12 +225,8 @@ class AccountService:
             raise SpotlabError(ErrorCode.UNAUTHENTICATED, "the bearer token is not valid") from None
         if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("sub"), str):
             raise SpotlabError(ErrorCode.UNAUTHENTICATED, "the bearer token is not valid")
-        if claims["exp"] * _NS <= self.clock.now_ns():
-            raise SpotlabError(ErrorCode.TOKEN_EXPIRED, "the bearer token has expired; log in again")
-        if claims["ep"] != self._token_epoch(claims["sub"]):
-            raise SpotlabError(ErrorCode.UNAUTHENTICATED, "the bearer token was revoked; log in again")
         scopes = frozenset(str(claims["scp"]).split()) & frozenset(SCOPES)
-        return Principal(claims["sub"], scopes, "token")
+        return Principal(claims["sub"], scopes, "token"), claims["exp"] * _NS, claims["ep"]
 
     def _token_epoch(self, username: str) -> int | None:
         cached = self._epochs.get(username)

@@ -28,7 +28,7 @@ from spotlab.api.context import ApiContext
 from spotlab.errors import ErrorCode, SpotlabError
 
 
-def get_ctx(request: Request) -> ApiContext:
+async def get_ctx(request: Request) -> ApiContext:  # async: a plain def would hop to the thread pool
     return request.app.state.ctx
 
 

@@ -94,8 +94,10 @@ class AccountService:
         login_lockout_seconds: int = 900,
         password_hasher=None,
     ) -> None:
-        if len(server_key) < 16:
-            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "the server secret key must have at least 16 bytes")
+        if len(server_key) < 32:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT, "the server secret key must have at least 32 bytes (HS256 and HMAC-SHA256)"
+            )
         self.engine = engine
         self.server_key = server_key
         self.clock = clock or WallClock()

@@ -32,6 +32,10 @@ class Store(Protocol):
     def records(self, after: int = 0) -> Iterator[LogRecord]:
         """Durable records with ``index > after``, in order."""
 
+    def records_after_seq(self, after_seq: int) -> Iterator[LogRecord]:
+        """Durable records holding an event with ``seq > after_seq``, in order (the first may also hold
+        earlier events). Seeks on the stored segments' sequence range instead of reading the whole log."""
+
     def append(self, record: LogRecord) -> None:
         """Queue ``record`` for the next group commit."""
 

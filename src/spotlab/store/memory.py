@@ -8,6 +8,7 @@ appended.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 
 from spotlab.store.records import LogRecord
@@ -41,6 +42,15 @@ class MemoryStore:
                 continue
             yield from chunk[skip:]
             skip = 0
+
+    def records_after_seq(self, after_seq: int) -> Iterator[LogRecord]:
+        chunks = [*self._chunks, tuple(self._records)]
+        # sequence numbers grow with the records: bisect for the first chunk, then the first record in it
+        first = bisect_right(chunks, after_seq, key=lambda chunk: chunk[-1].last_seq if chunk else after_seq + 1)
+        for position in range(first, len(chunks)):
+            chunk = chunks[position]
+            start = bisect_right(chunk, after_seq, key=_last_seq) if position == first else 0
+            yield from chunk[start:]
 
     def append(self, record: LogRecord) -> None:
         records = self._records
@@ -79,3 +89,7 @@ class MemoryStore:
 
     def close(self) -> None:
         return None
+
+
+def _last_seq(record: LogRecord) -> int:
+    return record.events[-1].seq

@@ -73,6 +73,17 @@ class PostgresStore(GroupCommitStore):
                         if record.index > after:
                             yield record
 
+    def records_after_seq(self, after_seq: int) -> Iterator[LogRecord]:
+        with psycopg.connect(self._conninfo) as conn:  # last_seq grows with first_idx: the index finds it
+            row = conn.execute(
+                f"SELECT first_idx FROM {self.schema}.log WHERE last_seq > %s ORDER BY last_seq LIMIT 1", (after_seq,)
+            ).fetchone()
+        if row is None:
+            return
+        for record in self.records(after=row[0] - 1):
+            if record.events[-1].seq > after_seq:
+                yield record
+
     def _last_index(self) -> int:
         with psycopg.connect(self._conninfo) as conn:
             return conn.execute(f"SELECT coalesce(max(last_idx), 0) FROM {self.schema}.log").fetchone()[0]
@@ -104,6 +115,7 @@ class PostgresStore(GroupCommitStore):
                     f"CREATE TABLE IF NOT EXISTS {s}.log (first_idx bigint PRIMARY KEY, last_idx bigint NOT NULL, "
                     "first_seq bigint NOT NULL, last_seq bigint NOT NULL, body bytea NOT NULL)"
                 )
+                conn.execute(f"CREATE INDEX IF NOT EXISTS log_last_seq ON {s}.log (last_seq)")
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.snapshots (idx bigint PRIMARY KEY, body bytea NOT NULL)")
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL)")
                 row = conn.execute(f"SELECT value FROM {s}.meta WHERE key = 'format'").fetchone()

@@ -33,9 +33,7 @@ from spotlab.errors import ErrorCode, SpotlabError
 def sql_engine(store_url: str | None, name: str) -> sa.Engine:
     """The SQLAlchemy engine for the side database ``name`` of the store at ``store_url``."""
     if store_url is None or store_url in ("memory://", "memory", ":memory:"):
-        engine = sa.create_engine(
-            "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
-        )
+        engine = sa.create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
         _sqlite_pragmas(engine, wal=False)
         return engine
     if store_url.startswith("sqlite:///"):

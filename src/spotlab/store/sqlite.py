@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS log (
     last_seq INTEGER NOT NULL,
     body BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS log_last_seq ON log (last_seq);
 CREATE TABLE IF NOT EXISTS snapshots (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -94,6 +95,20 @@ class SQLiteStore(GroupCommitStore):
                             yield record
         finally:
             conn.close()
+
+    def records_after_seq(self, after_seq: int) -> Iterator[LogRecord]:
+        conn = self._reader()
+        try:  # last_seq grows with first_idx: the index finds the first segment
+            row = conn.execute(
+                "SELECT first_idx FROM log WHERE last_seq > ? ORDER BY last_seq LIMIT 1", (after_seq,)
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            return
+        for record in self.records(after=row[0] - 1):
+            if record.events[-1].seq > after_seq:
+                yield record
 
     def _last_index(self) -> int:
         with self._reader() as conn:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from spotlab.api.deps import CtxDep
 from spotlab.api.schemas import DecimalOut, Page, ResponseModel, decode_cursor, encode_cursor, market_id, symbol_of
@@ -71,11 +72,15 @@ def market_public(view: MarketView) -> MarketPublic:
     )
 
 
+#: One price level: ``[price, quantity]``.
+Level = Annotated[list[DecimalOut], Field(min_length=2, max_length=2)]
+
+
 class BookPublic(ResponseModel):
     market: str
-    sequence: int
-    bids: list[tuple[DecimalOut, DecimalOut]]
-    asks: list[tuple[DecimalOut, DecimalOut]]
+    sequence: int = Field(description="Rises with every change of this book.")
+    bids: list[Level] = Field(description="Best (highest) first.")
+    asks: list[Level] = Field(description="Best (lowest) first.")
 
     model_config = {
         "json_schema_extra": {
@@ -137,7 +142,12 @@ def get_book(
     depth: Annotated[int, Query(ge=1, le=1000, description="Price levels per side, best first.")] = 20,
 ) -> BookPublic:
     book = ctx.exchange.order_book(symbol_of(market), depth)
-    return BookPublic(market=market_id(book.market), sequence=book.sequence, bids=book.bids, asks=book.asks)
+    return BookPublic(
+        market=market_id(book.market),
+        sequence=book.sequence,
+        bids=[list(level) for level in book.bids],
+        asks=[list(level) for level in book.asks],
+    )
 
 
 @router.get("/markets/{market}/trades", response_model=Page[TradePublic], summary="Trades, newest first")

@@ -1,0 +1,349 @@
+"""The history read model: orders, fills, trades, deposits and withdrawals in SQL, fed by the event log.
+
+``History.open(store_url)`` opens the tables beside the exchange's log
+(``spotlab.store.sql.sql_engine(store_url, "history")``); ``attach(exchange)`` subscribes
+to the exchange's durable events, catches up from the log after the checkpoint, and
+from then on a projector thread applies new events in batches. Queries are answered
+from SQL (``spotlab.store.history_queries``); the 24 h ticker from a rolling window in
+memory (``spotlab.marketdata.ticker``), rebuilt at attach from the last day of trades.
+
+Invariants
+- Every event is applied exactly once, in sequence order: the live feed is subscribed
+  before the log is read, so nothing falls between them, and events at or below the
+  checkpoint are skipped (see ``spotlab.store.history_projection``).
+- A batch of events is one transaction: its rows and the checkpoint (last applied seq
+  and a digest of that event) commit together, so a restart resumes exactly after it.
+- A failing batch is logged and stops the projector for good (fail-stop): the
+  checkpoint never passes an unapplied event, ``failure`` says why, and waits for
+  later events return ``False``. Reopening resumes from the checkpoint.
+- A checkpoint that does not match the log (a fresh log beside an old history file)
+  makes ``attach`` rebuild the projection from the start of the log.
+- The subscriber callback runs on the store's writer thread and only appends to a queue.
+- ``applied_seq`` only grows; ``wait(seq)`` / ``wait_async(seq)`` give read-your-writes:
+  after a command returned events up to ``seq``, waiting for ``seq`` then reading shows them.
+- An in-memory database (``store_url`` ``None``) has one connection: every use of it is
+  serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING
+
+import msgspec
+import sqlalchemy as sa
+
+from spotlab.core.events import Event
+from spotlab.core.orders import Order, order_of
+from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.marketdata.ticker import MINUTE_NS, WINDOW_MINUTES, MarketTickers
+from spotlab.store import history_tables as t
+from spotlab.store.history_projection import Batch, Projection
+from spotlab.store.history_queries import AccountFill, DepositView, HistoryReader, Page, TickerView
+from spotlab.store.sql import sql_engine
+
+if TYPE_CHECKING:
+    from spotlab.exchange.service import Exchange
+
+__all__ = ["AccountFill", "DepositView", "History", "Page", "TickerView"]
+
+log = logging.getLogger(__name__)
+
+#: Most events applied in one transaction.
+MAX_BATCH = 10_000
+
+
+def event_digest(event: Event) -> str:
+    """A short fingerprint of an event, to recognise the log a checkpoint belongs to."""
+    return hashlib.blake2b(msgspec.msgpack.encode(event), digest_size=16).hexdigest()
+
+
+class History(HistoryReader):
+    """The projection of one exchange's event log into queryable tables."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        in_memory = engine.dialect.name == "sqlite" and not engine.url.database
+        super().__init__(engine, threading.Lock() if in_memory else contextlib.nullcontext(), MarketTickers())
+        self._bulk = t.BulkWriter(engine)
+        self._state = threading.Lock()  # guards the queue, applied seq, failure, waiters
+        self._queued = threading.Condition(self._state)  # the projector waits for events
+        self._advanced = threading.Condition(self._state)  # readers wait for the projector
+        self._queue: list[Event] = []
+        self._applied, self._digest = self._read_checkpoint()
+        self._projection: Projection | None = None
+        self._failure: BaseException | None = None
+        self._closing = False
+        self._closed = False
+        self._async_waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._unsubscribe = None
+        self._thread: threading.Thread | None = None
+        self._caught_up = threading.Event()
+
+    @classmethod
+    def open(cls, store_url: str | None) -> History:
+        """Open (or create) the history tables beside the store at ``store_url`` (``None``: in memory)."""
+        engine = sql_engine(store_url, "history")
+        try:
+            t.metadata.create_all(engine)
+            return cls(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def applied_seq(self) -> int:
+        """The sequence number of the last event whose rows are committed."""
+        return self._applied
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the projector stopped, if it failed."""
+        return self._failure
+
+    def wait(self, seq: int, timeout: float = 2.0) -> bool:
+        """Block until the event ``seq`` is applied; ``False`` on timeout or if the projector stopped first."""
+        with self._advanced:
+            self._advanced.wait_for(lambda: self._applied >= seq or self._failure is not None or self._closed, timeout)
+            return self._applied >= seq
+
+    async def wait_async(self, seq: int, timeout: float = 2.0) -> bool:
+        """``wait`` for asyncio: awaits without blocking the event loop."""
+        with self._state:
+            if self._applied >= seq:
+                return True
+            if self._failure is not None or self._closed:
+                return False
+            loop = asyncio.get_running_loop()
+            waiter = (seq, loop, loop.create_future())
+            self._async_waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter[2], timeout)
+        except TimeoutError:
+            return False
+        finally:
+            with self._state:
+                if waiter in self._async_waiters:
+                    self._async_waiters.remove(waiter)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def attach(self, exchange: Exchange) -> None:
+        """Follow ``exchange``'s durable events; returns once the log as it was is caught up.
+
+        Raises ``STORE_UNAVAILABLE`` if the projection fails while catching up.
+        """
+        if self._exchange is not None or self._closed:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a history follows one exchange, once; open a new one")
+        self._exchange = exchange
+        if not self._checkpoint_matches(exchange):
+            self._rebuild()
+        self._projection = Projection(self._load_open_orders(), self._applied)
+        self._load_tickers()
+        self._unsubscribe = exchange.subscribe(self._enqueue)
+        self._thread = threading.Thread(target=self._run, name="spotlab-history", daemon=True)
+        self._thread.start()
+        self._caught_up.wait()
+        if self._failure is not None:
+            self.close()
+            raise SpotlabError(
+                ErrorCode.STORE_UNAVAILABLE, f"the history projection failed while catching up: {self._failure}"
+            )
+
+    def close(self) -> None:
+        """Apply what is queued, stop the projector and release the database. Idempotent."""
+        with self._state:
+            if self._closing:
+                return
+            self._closing = True
+            self._queued.notify()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._thread is not None:
+            self._thread.join()
+        with self._state:
+            self._closed = True
+            self._release_waiters()
+            self._advanced.notify_all()
+        self._engine.dispose()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the projector ----------------------------------------------------------------------
+
+    def _enqueue(self, event: Event) -> None:
+        """The subscriber: runs on the store's writer thread, so it only queues."""
+        with self._state:
+            if self._failure is None and not self._closed:
+                self._queue.append(event)
+                if len(self._queue) == 1:
+                    self._queued.notify()
+
+    def _run(self) -> None:
+        try:
+            if self._catch_up():
+                self._caught_up.set()
+                self._follow()
+        except Exception as error:  # noqa: BLE001 - logged, and every waiter hears of it
+            log.exception("the history projector stopped at event %s; reopen to resume", self._applied + 1)
+            with self._state:
+                self._failure = error
+                self._queue = []
+                self._release_waiters()
+                self._advanced.notify_all()
+        finally:
+            self._caught_up.set()
+
+    def _catch_up(self) -> bool:
+        """Apply the log after the checkpoint; ``False`` if closing interrupted it."""
+        events = self._exchange.events(after=self._applied)
+        try:
+            for chunk in _chunks(events, MAX_BATCH):
+                if self._closing:
+                    return False
+                self._apply(chunk)
+        finally:
+            events.close()
+        return True
+
+    def _follow(self) -> None:
+        while True:
+            with self._queued:
+                while not self._queue and not self._closing:
+                    self._queued.wait()
+                if not self._queue:
+                    return  # closing, and everything queued is applied
+                events, self._queue = self._queue, []
+            for start in range(0, len(events), MAX_BATCH):
+                self._apply(events[start : start + MAX_BATCH])
+
+    def _apply(self, events: list[Event]) -> None:
+        batch = self._projection.apply(events)
+        if batch.last is None:
+            return  # only duplicates
+        digest = event_digest(batch.last)
+        self._write(batch, digest)
+        with self._tickers_lock:
+            for trade in batch.trades:
+                self._tickers.add(trade["market"], trade["ts"], trade["price"], trade["quantity"], trade["notional"])
+        with self._state:
+            self._applied, self._digest = batch.last.seq, digest
+            self._advanced.notify_all()
+            self._wake_async_waiters()
+
+    def _write(self, batch: Batch, digest: str) -> None:
+        """The batch's rows and the checkpoint, in one transaction."""
+        bulk = self._bulk
+        with self._db_lock, self._engine.begin() as conn:
+            if batch.new_orders:
+                bulk.insert(conn, t.orders, [t.order_row(o) for o in batch.new_orders.values()])
+            if batch.changed_orders:
+                bulk.update_orders(conn, [t.order_update(o) for o in batch.changed_orders.values()])
+            for table, rows in (
+                (t.fills, batch.fills),
+                (t.trades, batch.trades),
+                (t.deposits, batch.deposits),
+                (t.withdrawals, batch.withdrawals),
+            ):
+                if rows:
+                    bulk.insert(conn, table, rows)
+            conn.execute(t.checkpoint.update().values(seq=batch.last.seq, digest=digest))
+
+    # -- waiters ----------------------------------------------------------------------------
+
+    def _wake_async_waiters(self) -> None:
+        ready = [w for w in self._async_waiters if w[0] <= self._applied]
+        for waiter in ready:
+            self._async_waiters.remove(waiter)
+            _resolve(waiter, True)
+
+    def _release_waiters(self) -> None:
+        """After a failure or at close: every async waiter still waiting hears ``False``."""
+        waiters, self._async_waiters = self._async_waiters, []
+        for waiter in waiters:
+            _resolve(waiter, waiter[0] <= self._applied)
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    def _read_checkpoint(self) -> tuple[int, str]:
+        with self._db_lock, self._engine.begin() as conn:
+            row = conn.execute(sa.select(t.checkpoint.c.seq, t.checkpoint.c.digest)).first()
+            if row is None:
+                conn.execute(t.checkpoint.insert().values(id=1, seq=0, digest=""))
+                return 0, ""
+            return row.seq, row.digest
+
+    def _checkpoint_matches(self, exchange: Exchange) -> bool:
+        """Whether the event at the checkpoint is the one this history applied (same log)."""
+        if self._applied == 0:
+            return True
+        events = exchange.events(after=self._applied - 1)
+        try:
+            event = next(events, None)
+        finally:
+            events.close()
+        return event is not None and event.seq == self._applied and event_digest(event) == self._digest
+
+    def _rebuild(self) -> None:
+        log.warning(
+            "the history's checkpoint (event %s) is not in this exchange's log: rebuilding it from the log",
+            self._applied,
+        )
+        with self._db_lock, self._engine.begin() as conn:
+            for table in t.PROJECTED:
+                conn.execute(table.delete())
+            conn.execute(t.checkpoint.update().values(seq=0, digest=""))
+        self._applied, self._digest = 0, ""
+
+    def _load_open_orders(self) -> list[Order]:
+        with self._db_lock, self._engine.connect() as conn:
+            rows = conn.execute(sa.select(t.orders).where(t.orders.c.is_open == sa.true())).all()
+        return [order_of(t.order_record(row)) for row in rows]
+
+    def _load_tickers(self) -> None:
+        """Refill the rolling windows with the trades no later window can miss (the last day before the newest)."""
+        trades = t.trades.c
+        with self._db_lock, self._engine.connect() as conn:
+            newest = conn.execute(sa.select(sa.func.max(trades.ts))).scalar()
+            if newest is None:
+                return
+            since = newest - (WINDOW_MINUTES + 1) * MINUTE_NS
+            rows = conn.execute(
+                sa.select(trades.market, trades.ts, trades.price, trades.quantity, trades.notional)
+                .where(trades.ts >= since)
+                .order_by(trades.seq)
+            ).all()
+        with self._tickers_lock:
+            self._tickers.clear()
+            for row in rows:
+                self._tickers.add(*row)
+
+
+def _chunks(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _resolve(waiter: tuple[int, asyncio.AbstractEventLoop, asyncio.Future], value: bool) -> None:
+    _, loop, future = waiter
+
+    def settle() -> None:
+        if not future.done():
+            future.set_result(value)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the waiter's event loop is closed: nobody is waiting any more
+        pass

@@ -146,9 +146,7 @@ class Exchange:
         command = Deposit(edge.account_name(account), spec.code, edge.amount_units(spec, amount))
         return self._run(command, lambda outcome: self._balance(account, spec.code))
 
-    def withdraw(
-        self, account: str, asset: str, amount: Decimal | int | str, address: str | None = None
-    ) -> Withdrawal:
+    def withdraw(self, account: str, asset: str, amount: Decimal | int | str, address: str | None = None) -> Withdrawal:
         """Take ``amount`` out (to ``address``, recorded); the asset's fee is part of it, ``amount - fee`` leaves."""
         spec = self._engine.asset(asset)
         units = edge.amount_units(spec, amount)
@@ -382,8 +380,12 @@ class Exchange:
         return self._store.url
 
     def events(self, after: int = 0) -> Iterator[Event]:
-        """Durable events with sequence numbers above ``after``, oldest first."""
-        for record in self._store.records():
+        """Durable events with sequence numbers above ``after``, oldest first.
+
+        Seeks in the log (``Store.records_after_seq``): reading from a recent ``after`` does not
+        decode the older records.
+        """
+        for record in self._store.records_after_seq(after):
             if record.events[-1].seq <= after:
                 continue
             for event in record.events:
@@ -457,6 +459,11 @@ class Exchange:
             index = self._index
         self._guarded(self._store.wait_snapshot, index)
         return index
+
+    def check_usable(self) -> None:
+        """Raise ``STORE_UNAVAILABLE`` after a store failure, ``EXCHANGE_CLOSED`` once closed; else nothing."""
+        with self._lock:
+            self._check_usable()
 
     def stats(self) -> dict[str, int]:
         """``records`` and ``events`` in the log; ``commits`` and ``written`` by this process's store session."""

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from spotlab.api.app import create_app
+from spotlab.settings import Settings
+from tests.api.live import running
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -15,13 +19,20 @@ def blocks(language: str) -> list[str]:
 
 
 def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
+    """The API examples talk to a real server on 127.0.0.1, as ``spotlab serve`` would run it."""
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    python = blocks("python")
-    assert len(python) >= 5
-    for number, code in enumerate(python, 1):
-        exec(compile(code, f"README.md python block {number}", "exec"), namespace)
-    assert "Balance(available=" in capsys.readouterr().out
+    settings = Settings(data_dir=tmp_path / "server", password_memory_kib=1024, password_time_cost=1)
+    with running(create_app(settings)) as url:
+        monkeypatch.setenv("SPOTLAB_URL", url)
+        namespace: dict = {}
+        python = blocks("python")
+        assert len(python) >= 5
+        for number, code in enumerate(python, 1):
+            exec(compile(code, f"README.md python block {number}", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "Balance(available=" in out
+    assert "201 NEW" in out and "200 True" in out and "422 VALIDATION_ERROR body.price" in out
+    assert "SCOPE_REQUIRED" in out
 
 
 def test_the_readme_names_the_two_commands():

@@ -33,9 +33,14 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 def settings() -> Settings:
-    # cheap password hashing: these tests are about the API, not about argon2's cost
+    # cheap password hashing: these tests are about the API, not about argon2's cost; tokens outlive
+    # the simulated hours some tests skip (test_tokens_expire checks expiry with this lifetime)
     return Settings(
-        secret_key=SECRET, withdrawal_address_delay_seconds=3600, password_memory_kib=1024, password_time_cost=1
+        secret_key=SECRET,
+        withdrawal_address_delay_seconds=3600,
+        password_memory_kib=1024,
+        password_time_cost=1,
+        token_ttl_seconds=7 * 86400,
     )
 
 

@@ -16,7 +16,8 @@ from decimal import Decimal as D
 import pytest
 
 from spotlab import Exchange, SpotlabError
-from spotlab.api.streams import Hub, Streams, Subscriber
+from spotlab.api.channels import Streams
+from spotlab.api.streams import Hub, Subscriber
 from tests.api.test_book_stream import ClientBook
 from tests.conftest import fund
 

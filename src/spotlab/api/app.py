@@ -12,16 +12,22 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
 
-from spotlab.accounts import AccountService
+from spotlab.accounts import AccountService, passwords
 from spotlab.accounts.replay import InProcessReplayCache, RedisReplayCache
-from spotlab.api import handlers
+from spotlab.api import asyncapi, handlers
 from spotlab.api.context import ApiContext
-from spotlab.api.routes import accounts, markets
+from spotlab.api.metrics import Metrics, metrics_endpoint
+from spotlab.api.observability import add_operations_middleware
+from spotlab.api.ratelimit import RateLimitMiddleware, RateLimits, build_limiters
+from spotlab.api.routes import accounts, funds, health, markets, orders, security, ws
 from spotlab.api.schemas import ERROR_RESPONSES, problems_as_problem_json
 from spotlab.clock import Clock, WallClock
 from spotlab.exchange import Exchange
 from spotlab.settings import Settings
+from spotlab.store.history import History
 from spotlab.store.sql import sql_engine
 
 DESCRIPTION = """
@@ -49,8 +55,12 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             if ex is None:
                 ex = Exchange.open(settings.resolved_store(), clock=clock)
                 opened.append(ex.close)
-            engine = sql_engine(ex.url if ex.url.startswith(("sqlite", "postgres")) else None, "accounts")
+            side_url = ex.url if ex.url.startswith(("sqlite", "postgres")) else None
+            engine = sql_engine(side_url, "accounts")
             opened.append(engine.dispose)
+            history = History.open(side_url)
+            opened.append(history.close)
+            await run_in_threadpool(history.attach, ex)  # catches up with the log before serving
             account_service = AccountService(
                 engine,
                 settings.resolved_secret(),
@@ -58,17 +68,21 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
                 token_ttl_seconds=settings.token_ttl_seconds,
                 login_max_failures=settings.login_max_failures,
                 login_lockout_seconds=settings.login_lockout_seconds,
+                password_hasher=passwords.hasher(settings.password_memory_kib, settings.password_time_cost),
             )
-            replay = InProcessReplayCache()
-            if settings.redis_url:
-                import redis.asyncio as aioredis
-
-                client = aioredis.from_url(settings.redis_url)
-                opened.append(_closer(client))
-                replay = RedisReplayCache(client)
+            replay = InProcessReplayCache() if limiters.redis is None else RedisReplayCache(limiters.redis)
+            opened.append(limiters.aclose)
             app.state.ctx = ApiContext(
-                settings=settings, exchange=ex, accounts=account_service, clock=clock, replay=replay
+                settings=settings,
+                exchange=ex,
+                accounts=account_service,
+                clock=clock,
+                replay=replay,
+                metrics=metrics,
+                history=history,
             )
+            app.state.ctx.hub = ws.start_streams(app, ex, clock)  # stopped first on shutdown: opened last
+            opened.append(app.state.ctx.hub.stop)
             yield
         finally:
             for close in reversed(opened):
@@ -86,6 +100,21 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
         redoc_url=None,
     )
     handlers.install(app)
+    metrics = Metrics()
+    app.add_api_route("/metrics", metrics_endpoint(metrics), methods=["GET"], include_in_schema=False)
+    app.include_router(health.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "SPOTLAB-KEY", "SPOTLAB-TIMESTAMP", "SPOTLAB-SIGNATURE"],
+            expose_headers=["X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"],
+        )
+    limits = RateLimits.from_settings(settings)
+    limiters = build_limiters(limits, settings.redis_url)
+    app.add_middleware(RateLimitMiddleware, limits=limits, limiters=limiters, on_refused=metrics.rate_limited.inc)
+    add_operations_middleware(app, metrics, max_body_bytes=settings.max_body_bytes, hsts=settings.tls_cert is not None)
 
     def openapi() -> dict:
         if app.openapi_schema is None:
@@ -95,11 +124,9 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
     app.openapi = openapi
     for router in (markets.router, accounts.router):
         app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(orders.router, responses=ERROR_RESPONSES)
+    app.include_router(funds.router, responses=ERROR_RESPONSES)
+    app.include_router(security.router, responses=ERROR_RESPONSES)
+    app.include_router(ws.router)
+    app.include_router(asyncapi.router)
     return app
-
-
-def _closer(client):
-    async def close():
-        await client.aclose()
-
-    return close

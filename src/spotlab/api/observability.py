@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 from typing import Any
@@ -55,8 +56,20 @@ _INTERNAL_ERROR_DETAIL = "An unexpected error occurred on our side. It has been 
 
 
 def new_request_id() -> str:
-    """A fresh request id: 32 random hex digits (``os.urandom``: a quarter of ``uuid4``'s cost)."""
-    return os.urandom(16).hex()
+    """A fresh request id: 32 random hex digits.
+
+    From a private ``random.Random`` seeded by the OS (again in a forked child), not from
+    ``os.urandom`` per request: an id only has to be unique, not secret, and ``os.urandom``
+    releases the GIL around its system call, so under load each request then waited for
+    another thread (the store's writer) to hand the GIL back, about 60 us a request
+    (measured with ``spotlab bench api``).
+    """
+    return f"{_ID_BITS(128):032x}"
+
+
+_ID_SOURCE = random.Random()
+_ID_BITS = _ID_SOURCE.getrandbits
+os.register_at_fork(after_in_child=_ID_SOURCE.seed)
 
 
 def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -1,0 +1,67 @@
+"""Operations on the assembled app: health, readiness, metrics, request ids, body limit, CORS."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from spotlab.api.app import create_app
+from tests.api.conftest import problem
+
+
+def test_healthz_and_readyz_answer_while_the_exchange_is_usable(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/readyz").json() == {"status": "ready"}
+
+
+def test_readyz_is_503_once_the_exchange_is_closed(api):
+    api.app.state.ctx.exchange.close()
+    problem(api.get("/readyz"), 503, "EXCHANGE_CLOSED")
+    assert api.get("/healthz").status_code == 200  # alive, but not ready
+
+
+def test_metrics_count_requests_by_route_and_orders_by_market(api, user):
+    alice = user("alice")
+    api.app.state.ctx.exchange.deposit("alice", "USDT", "1000")
+    order = {"market": "BTC-USDT", "side": "buy", "type": "limit", "price": "50000", "quantity": "0.01"}
+    assert alice.post("/v1/orders", order).status_code == 201
+    alice.get("/v1/orders/999999")
+    text = api.get("/metrics").text
+    assert 'spotlab_orders_total{market="BTC-USDT",side="buy",type="limit"} 1.0' in text
+    assert 'spotlab_http_requests_total{method="POST",route="/v1/orders",status="201"} 1.0' in text
+    assert 'spotlab_http_requests_total{method="GET",route="/v1/orders/{order_id}",status="404"} 1.0' in text
+    assert "spotlab_event_log_write_seconds_count 1.0" in text
+
+
+def test_every_answer_carries_a_request_id_and_rate_limit_headers(api):
+    answer = api.get("/v1/markets", headers={"X-Request-ID": "trace-42"})
+    assert answer.headers["x-request-id"] == "trace-42"
+    assert int(answer.headers["ratelimit-remaining"]) < int(answer.headers["ratelimit-limit"])
+    failed = api.get("/v1/markets/NOPE-NOPE")
+    assert problem(failed, 404, "UNKNOWN_MARKET")["request_id"] == failed.headers["x-request-id"]
+
+
+def test_an_oversized_body_is_413_and_changes_nothing(api, user):
+    alice = user("alice")
+    before = api.app.state.ctx.exchange.state_hash()
+    answer = alice.client.post(
+        "/v1/orders", headers={**alice.headers, "Content-Type": "application/json"}, content=b"{" + b" " * 70_000 + b"}"
+    )
+    problem(answer, 413, "PAYLOAD_TOO_LARGE")
+    assert api.app.state.ctx.exchange.state_hash() == before
+
+
+def test_cors_is_off_unless_configured(exchange, clock, settings):
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(settings, exchange=exchange, clock=clock)) as plain:
+        assert "access-control-allow-origin" not in plain.options("/v1/orders", headers=preflight).headers
+    allowed = settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    with TestClient(create_app(allowed, exchange=exchange, clock=clock)) as cors:
+        answer = cors.options("/v1/orders", headers=preflight)
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_the_docs_page_and_both_api_documents_are_served(api):
+    assert "swagger" in api.get("/docs").text.lower()
+    spec = api.get("/v1/openapi.json").json()
+    assert spec["info"]["title"] == "spotlab API" and "/v1/orders" in spec["paths"]
+    assert api.get("/v1/asyncapi.json").json()["asyncapi"].startswith(("2.", "3."))

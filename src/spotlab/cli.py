@@ -119,6 +119,7 @@ def serve(
         access_log=False,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        ws_per_message_deflate=False,  # compressing each message once per subscriber costs more than it saves
         server_header=False,
     )
 

@@ -33,6 +33,7 @@ def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     assert "Balance(available=" in out
     assert "201 NEW" in out and "200 True" in out and "422 VALIDATION_ERROR body.price" in out
     assert "SCOPE_REQUIRED" in out
+    assert "NEW [['64000.00', '0.01000']] True" in out
 
 
 def test_the_readme_names_the_two_commands():

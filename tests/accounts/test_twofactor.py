@@ -17,7 +17,7 @@ from spotlab.accounts.twofactor import TwoFactor
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.store.sql import sql_engine
 
-SERVER_KEY = b"unit-test-server-key-0123456789"
+SERVER_KEY = b"unit-test-server-key-0123456789abcdef"
 
 
 @pytest.fixture

@@ -59,6 +59,12 @@ def api(exchange, clock, settings) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture
+def history(api):
+    """The app's history read model (orders, fills, trades, deposits, withdrawals)."""
+    return api.app.state.ctx.history
+
+
 @dataclass
 class Caller:
     client: TestClient

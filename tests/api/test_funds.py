@@ -11,39 +11,11 @@ import pytest
 from spotlab import Exchange
 from spotlab.core.events import Deposited, Event, Withdrawn
 from spotlab.settings import Settings
-from spotlab.store.history import History
 from tests.api.conftest import SECRET, Caller, problem
 
 ADDRESS = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
 USDT_ADDRESS = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
 DELAY = timedelta(hours=1)
-
-
-@pytest.fixture
-def settings() -> Settings:
-    """A one-hour whitelist delay, cheap password hashing, and login tokens that outlive these tests' clock jumps."""
-    return Settings(
-        secret_key=SECRET,
-        withdrawal_address_delay_seconds=3600,
-        token_ttl_seconds=30 * 86_400,
-        password_memory_kib=1024,
-        password_time_cost=1,
-    )
-
-
-@pytest.fixture
-def history(api):
-    """The history read model of the app (attached here unless the app already has one)."""
-    ctx = api.app.state.ctx
-    if ctx.history is not None:
-        yield ctx.history
-        return
-    opened = History.open(None)
-    opened.attach(ctx.exchange)
-    ctx.history = opened
-    yield opened
-    ctx.history = None
-    opened.close()
 
 
 def deposit(caller: Caller, asset: str, amount: str) -> dict:

@@ -17,21 +17,6 @@ BTC = "BTC-USDT"
 
 
 @pytest.fixture
-def history(api):
-    """The history read model of the app (attached here unless the app already has one)."""
-    ctx = api.app.state.ctx
-    if ctx.history is not None:
-        yield ctx.history
-        return
-    opened = History.open(None)
-    opened.attach(ctx.exchange)
-    ctx.history = opened
-    yield opened
-    ctx.history = None
-    opened.close()
-
-
-@pytest.fixture
 def trader(user, exchange):
     """A registered user with 10,000 USDT and 1 BTC."""
 

@@ -8,23 +8,10 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 
-from spotlab.settings import Settings
-from tests.api.conftest import SECRET, Caller, problem
+from tests.api.conftest import Caller, problem
 
 ADDRESS = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
 OTHER_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
-
-
-@pytest.fixture
-def settings() -> Settings:
-    """A one-hour whitelist delay, cheap password hashing, and login tokens that outlive these tests' clock jumps."""
-    return Settings(
-        secret_key=SECRET,
-        withdrawal_address_delay_seconds=3600,
-        token_ttl_seconds=30 * 86_400,
-        password_memory_kib=1024,
-        password_time_cost=1,
-    )
 
 
 def code(caller: Caller, totp: pyotp.TOTP, steps: int = 0) -> str:

@@ -12,13 +12,24 @@ Invariants
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from spotlab.api.schemas import DecimalIn, DecimalOut, MarketId, Page, RequestModel, ResponseModel, market_id
+from spotlab.api.schemas import (
+    DecimalIn,
+    DecimalOut,
+    MarketId,
+    Page,
+    RequestModel,
+    ResponseModel,
+    market_id,
+    symbol_of,
+)
 from spotlab.core.orders import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from spotlab.exchange import Exchange
 from spotlab.exchange.views import Fill, OrderView
 
 
@@ -283,4 +294,20 @@ def account_fill_public(fill: Any) -> AccountFillPublic:
         fee=fill.fee,
         fee_asset=fill.fee_asset,
         time=fill.time,
+    )
+
+
+def place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:
+    """Place ``body`` for ``account`` (REST and WebSocket share this): awaits durability."""
+    return exchange.aio.place_order(
+        account,
+        symbol_of(body.market),
+        body.side,
+        body.type,
+        body.price,
+        body.quantity,
+        quote_quantity=body.quote_quantity,
+        time_in_force=body.time_in_force,
+        client_order_id=body.client_order_id,
+        self_trade_prevention=body.self_trade_prevention,
     )

@@ -37,6 +37,7 @@ from spotlab.api.routes.order_schemas import (
     OrderStatusIn,
     account_fill_public,
     order_public,
+    place,
 )
 from spotlab.api.schemas import decode_cursor, encode_cursor, symbol_of
 from spotlab.core.orders import OrderStatus
@@ -61,18 +62,7 @@ MarketFilter = Annotated[str | None, Query(max_length=25, description="Only this
 )
 async def place_order(body: OrderCreate, principal: Trader, ctx: CtxDep, response: Response) -> OrderPublic:
     started = time.perf_counter_ns()
-    view = await ctx.exchange.aio.place_order(
-        principal.account,
-        symbol_of(body.market),
-        body.side,
-        body.type,
-        body.price,
-        body.quantity,
-        quote_quantity=body.quote_quantity,
-        time_in_force=body.time_in_force,
-        client_order_id=body.client_order_id,
-        self_trade_prevention=body.self_trade_prevention,
-    )
+    view = await place(ctx.exchange, principal.account, body)
     if view.duplicate:
         response.status_code = 200
     elif ctx.metrics is not None:  # the same figures as WebSocket order entry

@@ -72,7 +72,7 @@ from spotlab.api.channels import Streams
 from spotlab.api.context import ApiContext
 from spotlab.api.deps import check_first_use, check_timestamp
 from spotlab.api.handlers import status_of
-from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic, order_public
+from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic, order_public, place
 from spotlab.api.schemas import MarketId, RequestModel, market_id, symbol_of
 from spotlab.api.streams import DEFAULT_MAX_CHARS, DEFAULT_MAX_MESSAGES, encode, iso_time
 from spotlab.clock import Clock
@@ -470,22 +470,9 @@ class Connection:
 
     async def place_order(self, op: PlaceOrderOp) -> None:
         account = self._trader()
-        body = op.order
-        symbol = symbol_of(body.market)
 
         def start() -> Awaitable[OrderView]:
-            return self.ctx.exchange.aio.place_order(
-                account,
-                symbol,
-                body.side,
-                body.type,
-                body.price,
-                body.quantity,
-                quote_quantity=body.quote_quantity,
-                time_in_force=body.time_in_force,
-                client_order_id=body.client_order_id,
-                self_trade_prevention=body.self_trade_prevention,
-            )
+            return place(self.ctx.exchange, account, op.order)
 
         await self._spawn(op, start, self._placed)
 

@@ -108,7 +108,7 @@ def error_response(error: SpotlabError, request_id: str | None = None):
     headers = {"WWW-Authenticate": 'Bearer realm="spotlab"'} if status == 401 else None
     extra: dict[str, Any] = {}
     if error.details:
-        extra["details"] = {key: _plain(value) for key, value in error.details.items()}
+        extra["details"] = {key: plain(value) for key, value in error.details.items()}
     return problem_response(status, error.code, error.message, request_id, headers=headers, **extra)
 
 
@@ -173,9 +173,10 @@ def _message(problem: dict) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A refusal's figure as JSON can hold it (``Decimal`` and the like as strings, never floats)."""
     if isinstance(value, int | str | bool) or value is None:
         return value
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return str(value)

@@ -71,7 +71,7 @@ from spotlab.api.book_stream import decimal_text
 from spotlab.api.channels import Streams
 from spotlab.api.context import ApiContext
 from spotlab.api.deps import check_first_use, check_timestamp
-from spotlab.api.handlers import status_of
+from spotlab.api.handlers import plain, status_of
 from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic, order_public, place
 from spotlab.api.schemas import MarketId, RequestModel, market_id, symbol_of
 from spotlab.api.streams import DEFAULT_MAX_CHARS, DEFAULT_MAX_MESSAGES, encode, iso_time
@@ -241,7 +241,7 @@ def error_message(op_id: Any, error: SpotlabError, **extra: Any) -> dict[str, An
     message = {"type": "error", "id": op_id, "code": error.code.value, "status": status_of(error.code)}
     message["detail"] = error.message
     if error.details:
-        message["details"] = {key: _plain(value) for key, value in error.details.items()}
+        message["details"] = {key: plain(value) for key, value in error.details.items()}
     return {**message, **extra}
 
 
@@ -290,14 +290,6 @@ def _raw_id(text: str) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53:
         return value
     return value if isinstance(value, str) and len(value) <= 64 else None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, int | str | bool) or value is None:
-        return value
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value)
 
 
 def _close_reason(reason: str) -> str:

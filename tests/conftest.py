@@ -23,6 +23,7 @@ from spotlab import Exchange, SimulatedClock
 
 PG_BASE_URL = os.environ.get("SPOTLAB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("SPOTLAB_REQUIRE_SERVICES") == "1"
+REDIS_URL = os.environ.get("SPOTLAB_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def postgres_available() -> str | None:
@@ -48,6 +49,26 @@ def require_postgres() -> None:
         if REQUIRE_SERVICES:
             pytest.fail(f"{_PG_PROBLEM}; SPOTLAB_REQUIRE_SERVICES=1 forbids skipping")
         pytest.skip(_PG_PROBLEM)
+
+
+_REDIS_PROBLEM: str | None | bool = False
+
+
+def require_redis() -> None:
+    """Skip (or, with ``SPOTLAB_REQUIRE_SERVICES=1``, fail) unless Redis answers at ``REDIS_URL``."""
+    global _REDIS_PROBLEM
+    if _REDIS_PROBLEM is False:
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+            _REDIS_PROBLEM = None
+        except redis.RedisError as error:
+            _REDIS_PROBLEM = f"Redis at {REDIS_URL} is not available ({type(error).__name__}: {error})"
+    if _REDIS_PROBLEM:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{_REDIS_PROBLEM}; SPOTLAB_REQUIRE_SERVICES=1 forbids skipping")
+        pytest.skip(_REDIS_PROBLEM)
 
 
 @pytest.fixture

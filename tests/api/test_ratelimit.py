@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,8 +34,8 @@ from spotlab.api.ratelimit import (
 )
 from spotlab.api.ratelimit.redisbacked import RedisLimiter
 from spotlab.errors import SpotlabError
+from tests.conftest import REDIS_URL, require_redis
 
-REDIS_URL = os.environ.get("SPOTLAB_TEST_REDIS", "redis://127.0.0.1:6379/0")
 SECOND = 1_000_000_000
 
 # --- the bucket maths -------------------------------------------------------------------------
@@ -390,24 +389,6 @@ async def test_websocket_handshakes_are_charged_to_the_ip_and_refused_when_empty
 
 
 # --- Redis ------------------------------------------------------------------------------------
-
-_REDIS_PROBLEM: str | None | bool = False
-
-
-def require_redis() -> None:
-    global _REDIS_PROBLEM
-    if _REDIS_PROBLEM is False:
-        import redis
-
-        try:
-            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-            _REDIS_PROBLEM = None
-        except redis.RedisError as error:
-            _REDIS_PROBLEM = f"Redis at {REDIS_URL} is not available ({type(error).__name__}: {error})"
-    if _REDIS_PROBLEM:
-        if os.environ.get("SPOTLAB_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{_REDIS_PROBLEM}; SPOTLAB_REQUIRE_SERVICES=1 forbids skipping")
-        pytest.skip(_REDIS_PROBLEM)
 
 
 @pytest.fixture

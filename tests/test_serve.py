@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -81,3 +82,33 @@ def test_serve_refuses_bad_settings_with_a_clear_message():
     )
     assert result.returncode == 2
     assert "error INVALID_ARGUMENT: port" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_speaks_https_with_hsts_given_a_certificate(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    env = {**os.environ, "SPOTLAB_TLS_CERT": str(cert), "SPOTLAB_TLS_KEY": str(key)}
+    command = [sys.executable, "-m", "spotlab.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=ssl.create_default_context(cafile=cert))
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    pytest.fail(f"no HTTPS server: {process.communicate()}")
+                time.sleep(0.1)
+        assert answer.json() == {"status": "ok"}
+        assert answer.headers["strict-transport-security"].startswith("max-age=")
+    finally:
+        stop(process)

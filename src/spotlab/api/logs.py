@@ -32,7 +32,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("spotlab_request_id", default=No
 
 #: Attributes every ``LogRecord`` has; anything else on a record came from ``extra``.
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-_NOT_EXTRA = _STANDARD_ATTRIBUTES | {"request_id"}
+_NOT_EXTRA = _STANDARD_ATTRIBUTES | {"request_id", "color_message"}  # uvicorn adds an ANSI-coloured copy
 _HANDLER_MARK = "_spotlab_handler"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 

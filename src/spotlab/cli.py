@@ -174,6 +174,54 @@ def bench_engine(
         raise typer.BadParameter(str(error)) from None
 
 
+@bench_app.command("api")
+def bench_api(
+    parts: Annotated[str, typer.Option(help="Comma-separated parts: rest, fanout, entry.")] = "rest,fanout,entry",
+    rounds: Annotated[int, typer.Option(help="REST: rounds (each measures both servers, alternating).")] = 3,
+    seconds: Annotated[float, typer.Option(help="REST: measured seconds per server and round.")] = 15.0,
+    warmup: Annotated[float, typer.Option(help="Unmeasured warm-up seconds before each measurement.")] = 3.0,
+    connections: Annotated[int, typer.Option(help="REST: wrk connections (one request in flight each).")] = 64,
+    threads: Annotated[int, typer.Option(help="REST: wrk threads.")] = 1,
+    accounts: Annotated[int, typer.Option(help="Funded accounts the orders are spread over.")] = 16,
+    load: Annotated[str, typer.Option(help="REST load generator: wrk, or python (the asyncio client).")] = "wrk",
+    subscribers: Annotated[int, typer.Option(help="Fan-out: WebSocket subscribers.")] = 1000,
+    subscriber_processes: Annotated[int, typer.Option(help="Fan-out: client processes they are spread over.")] = 2,
+    order_rate: Annotated[float, typer.Option(help="Fan-out: orders/s the load places over WebSocket.")] = 1700.0,
+    fanout_seconds: Annotated[float, typer.Option(help="Fan-out: measured seconds.")] = 15.0,
+    coalesce_seconds: Annotated[
+        Optional[float], typer.Option(help="Fan-out: the hub's coalesce_seconds (default: the server's default).")
+    ] = None,
+    ws_connections: Annotated[int, typer.Option(help="Order entry: WebSocket connections.")] = 4,
+    ws_window: Annotated[int, typer.Option(help="Order entry: ops in flight per connection.")] = 16,
+    entry_rounds: Annotated[int, typer.Option(help="Order entry: rounds (WebSocket and REST, alternating).")] = 3,
+    entry_seconds: Annotated[float, typer.Option(help="Order entry: measured seconds per side and round.")] = 10.0,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    workdir: Annotated[
+        Optional[Path], typer.Option(help="Directory for the servers' stores (default: the system temp directory).")
+    ] = None,
+) -> None:
+    """The API benchmarks: REST orders vs a bare FastAPI endpoint, WebSocket fan-out, WebSocket order entry."""
+    from spotlab.bench.api import ApiOptions, run
+    from spotlab.bench.api_rest import RestOptions
+    from spotlab.bench.api_ws import EntryOptions, FanoutOptions
+
+    try:
+        options = ApiOptions(
+            parts=tuple(part.strip() for part in parts.split(",") if part.strip()),
+            rest=RestOptions(rounds=rounds, seconds=seconds, warmup_seconds=warmup, connections=connections,
+                             threads=threads, accounts=accounts, load=load, workdir=workdir),
+            fanout=FanoutOptions(subscribers=subscribers, subscriber_processes=subscriber_processes,
+                                 order_rate=order_rate, seconds=fanout_seconds, warmup_seconds=warmup,
+                                 coalesce_seconds=coalesce_seconds, accounts=accounts, workdir=workdir),
+            entry=EntryOptions(rounds=entry_rounds, seconds=entry_seconds, warmup_seconds=warmup,
+                               connections=ws_connections, window=ws_window, accounts=accounts, workdir=workdir),
+            json_path=json_path,
+        )  # fmt: skip
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    run(options, console)
+
+
 def plain(number) -> str:
     """A Decimal without exponent notation or trailing zeros: 1E-8 -> 0.00000001, 0.100 -> 0.1."""
     text = format(number.normalize(), "f")

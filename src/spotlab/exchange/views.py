@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from functools import lru_cache
 
 from spotlab.clock import ns_to_datetime
 from spotlab.core.events import Event, OrderFilled
@@ -193,9 +194,8 @@ def order_view(order: Order, spec: MarketSpec, events: list[Event] = (), duplica
         taker_average = sum(f.price * f.quantity for f in taker_fills) / lots
         slippage = (taker_average - arrival) if order.side is Side.BUY else (arrival - taker_average)
         slippage = _round_price(spec, slippage)
-        with localcontext() as ctx:
-            ctx.prec = 34
-            slippage_bps = (slippage / arrival * 10_000).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+        bps = _BPS.multiply(_BPS.divide(slippage, arrival), 10_000)
+        slippage_bps = bps.quantize(_CENT, ROUND_HALF_EVEN, _BPS)
     by_amount = order.quantity == 0 and order.quote_quantity > 0
     return OrderView(
         id=order.id,
@@ -256,17 +256,25 @@ def _fills(order: Order, spec: MarketSpec, events: list[Event]):
 
 
 def _average_price(spec: MarketSpec, notional: int, lots: int) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 60
-        value = spec.quote.to_decimal(notional) / spec.quantity(lots)
-    return _round_price(spec, value)
+    return _round_price(spec, _WIDE.divide(spec.quote.to_decimal(notional), spec.quantity(lots)))
 
 
 def _round_price(spec: MarketSpec, value: Decimal) -> Decimal:
     """Half-even to eight decimals past the tick, shown with the tick's decimals when that is exact."""
-    tick_exponent = spec.tick_size.as_tuple().exponent
-    with localcontext() as ctx:
-        ctx.prec = 60
-        rounded = value.quantize(Decimal(1).scaleb(tick_exponent - 8), ROUND_HALF_EVEN)
-        short = rounded.quantize(Decimal(1).scaleb(min(tick_exponent, 0)))
-        return short if short == rounded else rounded.normalize()
+    fine, short_step = _price_steps(spec.tick_size.as_tuple().exponent)
+    rounded = value.quantize(fine, ROUND_HALF_EVEN, _WIDE)
+    short = rounded.quantize(short_step, context=_WIDE)
+    return short if short == rounded else rounded.normalize(_WIDE)
+
+
+@lru_cache(maxsize=64)
+def _price_steps(tick_exponent: int) -> tuple[Decimal, Decimal]:
+    """The steps ``_round_price`` quantizes to: eight decimals past the tick, and the tick's own decimals."""
+    return Decimal(1).scaleb(tick_exponent - 8), Decimal(1).scaleb(min(tick_exponent, 0))
+
+
+# Explicit contexts (never the thread's): 60 digits for prices and averages, 34 for basis points;
+# both round half-even, the defaults otherwise. Passing them per operation avoids ``localcontext``.
+_WIDE = Context(prec=60, rounding=ROUND_HALF_EVEN)
+_BPS = Context(prec=34, rounding=ROUND_HALF_EVEN)
+_CENT = Decimal("0.01")

@@ -78,7 +78,10 @@ Level = Annotated[list[DecimalOut], Field(min_length=2, max_length=2)]
 
 class BookPublic(ResponseModel):
     market: str
-    sequence: int = Field(description="Rises with every change of this book.")
+    sequence: int = Field(
+        description="Rises with every change of this book. (The WebSocket book channel numbers its snapshot "
+        "and diffs by the exchange's event sequence instead: take the snapshot there to apply its diffs.)"
+    )
     bids: list[Level] = Field(description="Best (highest) first.")
     asks: list[Level] = Field(description="Best (lowest) first.")
 

@@ -23,7 +23,7 @@ from spotlab.api.metrics import Metrics, metrics_endpoint
 from spotlab.api.observability import add_operations_middleware
 from spotlab.api.ratelimit import RateLimitMiddleware, RateLimits, build_limiters
 from spotlab.api.routes import accounts, funds, health, markets, orders, security, ws
-from spotlab.api.schemas import ERROR_RESPONSES, problems_as_problem_json
+from spotlab.api.schemas import ERROR_RESPONSES, compose_examples, problems_as_problem_json
 from spotlab.clock import Clock, WallClock
 from spotlab.exchange import Exchange
 from spotlab.settings import Settings
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = problems_as_problem_json(FastAPI.openapi(app))
+            app.openapi_schema = compose_examples(problems_as_problem_json(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi

@@ -33,9 +33,9 @@ class AccountCreate(RequestModel):
 
 
 class AccountPublic(ResponseModel):
-    username: str
-    created_at: datetime
-    two_factor_enabled: bool
+    username: str = Field(examples=["alice"])
+    created_at: datetime = Field(examples=["2024-01-01T12:00:00Z"])
+    two_factor_enabled: bool = Field(examples=[False])
 
 
 class TokenRequest(RequestModel):
@@ -44,9 +44,9 @@ class TokenRequest(RequestModel):
 
 
 class TokenPublic(ResponseModel):
-    access_token: str
+    access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"])
     token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_in: int = Field(description="Seconds until the token expires.", examples=[900])
 
 
 Scope = Literal["read", "trade", "withdraw"]
@@ -58,14 +58,17 @@ class ApiKeyCreate(RequestModel):
 
 
 class ApiKeyPublic(ResponseModel):
-    key_id: str
-    label: str
-    scopes: list[str]
-    created_at: datetime
+    key_id: str = Field(examples=["ak_6f1c0e9a2b7d4c3e8f5a1b2c"])
+    label: str = Field(examples=["my bot"])
+    scopes: list[str] = Field(examples=[["read", "trade"]])
+    created_at: datetime = Field(examples=["2024-01-01T12:00:00Z"])
 
 
 class ApiKeyCreated(ApiKeyPublic):
-    secret: str = Field(description="Shown this once; sign requests with it (see the README).")
+    secret: str = Field(
+        description="Shown this once; sign requests with it (see the README).",
+        examples=["r33nKOKRWz4hQ-3A4LFmSA9Ezogr2WmkxHwY7cOnGeQ"],
+    )
 
 
 def _account_public(row) -> AccountPublic:

@@ -60,10 +60,10 @@ class DepositCreate(RequestModel):
 
 
 class DepositPublic(ResponseModel):
-    asset: str
+    asset: str = Field(examples=["USDT"])
     amount: DecimalOut
-    sequence: int = Field(description="The Deposited event's sequence number.")
-    time: datetime
+    sequence: int = Field(description="The Deposited event's sequence number.", examples=[42])
+    time: datetime = Field(examples=["2024-01-01T12:00:00Z"])
 
 
 class DepositCreated(DepositPublic):
@@ -78,13 +78,13 @@ class WithdrawalCreate(RequestModel):
 
 
 class WithdrawalPublic(ResponseModel):
-    asset: str
+    asset: str = Field(examples=["BTC"])
     amount: DecimalOut
     fee: DecimalOut
     sent: DecimalOut = Field(description="amount - fee: what left the exchange.")
-    address: str | None
-    sequence: int = Field(description="The Withdrawn event's sequence number.")
-    time: datetime
+    address: str | None = Field(examples=["bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"])
+    sequence: int = Field(description="The Withdrawn event's sequence number.", examples=[57])
+    time: datetime = Field(examples=["2024-01-01T12:00:00Z"])
 
 
 def balance_public(balance: Balance) -> BalancePublic:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from spotlab.api.deps import CtxDep
@@ -19,7 +20,7 @@ router = APIRouter(tags=["operations"])
 
 
 class Health(ResponseModel):
-    status: str
+    status: str = Field(examples=["ok"])
 
 
 @router.get("/healthz", response_model=Health, summary="Alive")

@@ -100,16 +100,40 @@ class BookPublic(ResponseModel):
 
 
 class TradePublic(ResponseModel):
-    id: int
-    market: str
+    id: int = Field(examples=[1234])
+    market: str = Field(examples=["BTC-USDT"])
     price: DecimalOut
     quantity: DecimalOut
-    taker_side: str
-    time: datetime
+    taker_side: str = Field(examples=["buy"])
+    time: datetime = Field(examples=["2024-01-01T12:00:00Z"])
 
 
 class TickerPublic(ResponseModel):
     """24 hours rolling, up to now; figures are absent when the market had no trade in the window."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "market": "BTC-USDT",
+                    "open": "63100.00",
+                    "high": "65210.00",
+                    "low": "62950.50",
+                    "last": "64999.50",
+                    "change": "1899.50",
+                    "change_percent": "3.01",
+                    "base_volume": "152.31000",
+                    "quote_volume": "9795114.41",
+                    "trade_count": 48211,
+                    "best_bid": "64999.00",
+                    "best_bid_quantity": "1.20000",
+                    "best_ask": "65000.00",
+                    "best_ask_quantity": "0.30000",
+                    "time": "2024-01-01T12:00:00Z",
+                }
+            ]
+        }
+    }
 
     market: str
     open: DecimalOut | None

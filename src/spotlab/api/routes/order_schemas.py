@@ -190,14 +190,14 @@ class OrderPublic(ResponseModel):
     status: str = Field(description="NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED or REJECTED")
     price: DecimalOut | None
     quantity: DecimalOut | None
-    quote_quantity: DecimalOut | None
+    quote_quantity: DecimalOut | None = None  # (defaults: OpenAPI examples leave nulls out)
     filled_quantity: DecimalOut
     remaining_quantity: DecimalOut
     filled_notional: DecimalOut
     average_price: DecimalOut | None
     fees: DecimalOut
     fee_asset: str
-    reason: str | None
+    reason: str | None = None
     created_at: datetime
     updated_at: datetime
     fills: list[FillPublic]

@@ -58,7 +58,9 @@ AssetCode = Annotated[str, Field(min_length=1, max_length=16, examples=["USDT"])
 
 class TwoFactorEnrolment(ResponseModel):
     otpauth_uri: str = Field(examples=["otpauth://totp/spotlab:alice?secret=JBSWY3DPEHPK3PXP&issuer=spotlab"])
-    secret: str = Field(description="The base32 seed, shown this once (the URI carries it too).")
+    secret: str = Field(
+        description="The base32 seed, shown this once (the URI carries it too).", examples=["JBSWY3DPEHPK3PXP"]
+    )
 
 
 class TwoFactorCode(RequestModel):
@@ -66,7 +68,7 @@ class TwoFactorCode(RequestModel):
 
 
 class TwoFactorStatus(ResponseModel):
-    two_factor_enabled: bool
+    two_factor_enabled: bool = Field(examples=[True])
 
 
 class AddressCreate(RequestModel):
@@ -77,12 +79,14 @@ class AddressCreate(RequestModel):
 
 
 class AddressPublic(ResponseModel):
-    id: int
-    asset: str
-    address: str
-    label: str
-    created_at: datetime
-    usable_from: datetime = Field(description="Withdrawals to this address are accepted from this time on.")
+    id: int = Field(examples=[3])
+    asset: str = Field(examples=["BTC"])
+    address: str = Field(examples=["bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"])
+    label: str = Field(examples=["cold wallet"])
+    created_at: datetime = Field(examples=["2024-01-01T12:00:00Z"])
+    usable_from: datetime = Field(
+        description="Withdrawals to this address are accepted from this time on.", examples=["2024-01-02T12:00:00Z"]
+    )
 
 
 def address_public(entry: WithdrawalAddress) -> AddressPublic:

@@ -186,7 +186,7 @@ def bench_api(
     load: Annotated[str, typer.Option(help="REST load generator: wrk, or python (the asyncio client).")] = "wrk",
     subscribers: Annotated[int, typer.Option(help="Fan-out: WebSocket subscribers.")] = 1000,
     subscriber_processes: Annotated[int, typer.Option(help="Fan-out: client processes they are spread over.")] = 2,
-    order_rate: Annotated[float, typer.Option(help="Fan-out: orders/s the load places over WebSocket.")] = 1700.0,
+    order_rate: Annotated[float, typer.Option(help="Fan-out: orders/s the load places over WebSocket.")] = 1900.0,
     fanout_seconds: Annotated[float, typer.Option(help="Fan-out: measured seconds.")] = 15.0,
     coalesce_seconds: Annotated[
         Optional[float], typer.Option(help="Fan-out: the hub's coalesce_seconds (default: the server's default).")

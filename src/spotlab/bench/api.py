@@ -1,0 +1,178 @@
+"""``spotlab bench api``: the API benchmarks, their targets and the tables they print.
+
+Parts (``--parts``, comma-separated; all by default)
+- ``rest``: REST order placement vs a bare FastAPI endpoint (``spotlab.bench.api_rest``);
+  target: the real route at >= 0.7 x the bare endpoint's requests/s (median ratio of rounds).
+- ``fanout``: 1,000 WebSocket subscribers to a busy market's trades and book
+  (``spotlab.bench.api_ws``); target: p99 trade delivery lag <= 100 ms at >= 2,000 public
+  events/s (orders placed + trades: every order changes the book, every trade prints).
+- ``entry``: WebSocket order entry vs REST at the same concurrency (``spotlab.bench.api_ws``);
+  target: >= 3 x REST's orders/s (median ratio of rounds).
+
+Every part starts its own servers (real uvicorn subprocesses on 127.0.0.1, durable SQLite
+stores in a temporary directory) and clients; see each module's docstring for the method.
+Results are printed and, with ``json_path``, saved with the machine, the commit and the
+load average (the runner warns when the 1-minute load average is above 0.5 at the start).
+
+Invariants
+- A target is judged only from a part that ran; a missing ``wrk`` never fails the run:
+  the REST part falls back to the Python load, the order-entry part drops its REST side
+  (and has no ratio), and the output says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from spotlab.bench.api_rest import RestOptions, run_rest, wrk_available
+from spotlab.bench.api_ws import EntryOptions, FanoutOptions, run_entry, run_fanout
+from spotlab.bench.engine import machine
+from spotlab.bench.report import target_table
+
+PARTS = ("rest", "fanout", "entry")
+TARGETS = {"rest_ratio": 0.7, "fanout_p99_ms": 100.0, "fanout_events_per_second": 2000.0, "entry_ratio": 3.0}
+
+
+@dataclass
+class ApiOptions:
+    parts: tuple[str, ...] = PARTS
+    rest: RestOptions = field(default_factory=RestOptions)
+    fanout: FanoutOptions = field(default_factory=FanoutOptions)
+    entry: EntryOptions = field(default_factory=EntryOptions)
+    json_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.parts) - set(PARTS)
+        if unknown or not self.parts:
+            raise ValueError(
+                f"unknown part(s) {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(PARTS)}"
+            )
+
+
+def run(options: ApiOptions, console: Console | None = None) -> dict[str, Any]:
+    """Run the parts asked for, print their tables, return (and optionally save) the results."""
+    console = console or Console()
+    results: dict[str, Any] = {"machine": machine(), "command": " ".join(["spotlab", *sys.argv[1:]])}
+    load = os.getloadavg()
+    results["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
+    if load[0] > 0.5:
+        console.print(
+            f"[yellow]warning: the 1-minute load average is {load[0]:.2f}; other work on this machine will "
+            "distort the figures[/yellow]"
+        )
+    say = console.print
+    if "rest" in options.parts:
+        if options.rest.load == "wrk" and not wrk_available():
+            say("[yellow]wrk is missing (apt-get install -y wrk): the REST part uses the Python load instead[/yellow]")
+            options.rest = replace(options.rest, load="python")
+        results["rest"] = run_rest(options.rest, say)
+        console.print(rest_table(results["rest"]))
+    if "fanout" in options.parts:
+        results["fanout"] = run_fanout(options.fanout, say)
+        console.print(fanout_table(results["fanout"]))
+    if "entry" in options.parts:
+        if options.entry.rest_load == "wrk" and not wrk_available():
+            say("[yellow]wrk is missing (apt-get install -y wrk): order entry runs without its REST side[/yellow]")
+            options.entry = replace(options.entry, rest_load="none")
+        results["entry"] = run_entry(options.entry, say)
+        console.print(entry_table(results["entry"]))
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = verdicts(results)
+    console.print(target_table(results["targets"]))
+    if options.json_path is not None:
+        options.json_path.parent.mkdir(parents=True, exist_ok=True)
+        options.json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {options.json_path}")
+    return results
+
+
+# -- targets ----------------------------------------------------------------------------------
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the parts that ran: measured, met, margin (the shape ``report.target_table`` prints)."""
+    out = []
+
+    def verdict(name: str, measured: float | None, target: float, at_least: bool, unit: str = "") -> None:
+        if measured is None:
+            return
+        met = measured >= target if at_least else measured <= target
+        goal = f"{'>=' if at_least else '<='} {target:,} {unit}".strip()
+        margin = f"{(measured / target - 1) * 100:+.0f} %"
+        out.append({"target": name, "goal": goal, "measured": measured, "met": met, "margin": margin})
+
+    if "rest" in results:
+        verdict("REST orders vs bare endpoint (median ratio)", results["rest"]["median_ratio"], TARGETS["rest_ratio"],
+                True, "x")  # fmt: skip
+    if "fanout" in results:
+        fanout = results["fanout"]
+        verdict(f"fan-out to {fanout['subscribers']:,}: events/s", fanout["events_per_second"],
+                TARGETS["fanout_events_per_second"], True, "/s")  # fmt: skip
+        verdict("fan-out: p99 trade delivery lag", fanout["lag_p99_ms"], TARGETS["fanout_p99_ms"], False, "ms")
+    if "entry" in results:
+        verdict("WebSocket order entry vs REST (median ratio)", results["entry"]["median_ratio"],
+                TARGETS["entry_ratio"], True, "x")  # fmt: skip
+    return out
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+
+def rest_table(rest: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"REST POST /v1/orders ({rest['load']}, {rest['connections']} connections, {rest['seconds']} s)"
+    )
+    for column in ("round", "server", "requests/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "ratio"):
+        table.add_column(column, justify="right")
+    for entry in rest["rounds"]:
+        for target in entry["order"]:
+            run = entry[target]
+            ratio = entry["ratio"] if target == "exchange" else None
+            table.add_row(str(entry["round"]), target, f"{run['requests_per_second']:,.0f}", str(run["p50_ms"]),
+                          str(run["p99_ms"]), str(run["non_2xx"]), str(run["socket_errors"]),
+                          "" if ratio is None else f"{ratio:.3f}")  # fmt: skip
+    table.add_row("median", "", "", "", "", "", "", f"{rest['median_ratio']}")
+    return table
+
+
+def fanout_table(fanout: dict[str, Any]) -> Table:
+    title = f"WebSocket fan-out: {fanout['subscribers']:,} subscribers, coalesce_seconds={fanout['coalesce_seconds']}"
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name in (
+        "orders_per_second", "trades_per_second", "events_per_second", "book_levels_per_second",
+        "trade_messages_per_second_per_subscriber",
+        "book_messages_per_second_per_subscriber", "messages_delivered_per_second", "megabytes_delivered_per_second",
+        "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "lag_samples", "client_loop_late_p50_ms", "client_loop_late_p99_ms",
+        "book_gaps", "sockets_closed_by_server",
+    ):  # fmt: skip
+        table.add_row(name.replace("_", " "), f"{fanout[name]}")
+    return table
+
+
+def entry_table(entry: dict[str, Any]) -> Table:
+    title = f"order entry at concurrency {entry['concurrency']} ({entry['connections']} sockets x {entry['window']})"
+    table = Table(title=title)
+    for column in ("round", "side", "orders/s", "p50 ms", "p99 ms", "errors", "ratio"):
+        table.add_column(column, justify="right")
+    for row in entry["rounds"]:
+        for side in row["order"]:
+            if side not in row:
+                continue
+            figures = row[side]
+            rate = figures.get("results_per_second", figures.get("requests_per_second"))
+            errors = figures["non_2xx"] if "non_2xx" in figures else sum(figures["errors"].values())
+            ratio = row["ratio"] if side == "websocket" else None
+            table.add_row(str(row["round"]), side, f"{rate:,.0f}", str(figures["p50_ms"]), str(figures["p99_ms"]),
+                          str(errors), "" if ratio is None else f"{ratio:.3f}")  # fmt: skip
+    table.add_row("median", "", "", "", "", "", f"{entry['median_ratio']}")
+    return table

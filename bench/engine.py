@@ -1,6 +1,6 @@
 """The engine benchmark, runnable from a checkout: the same as ``spotlab bench engine``.
 
-    python bench/engine.py --commands 100000          # options as for `spotlab bench engine --help`
+python bench/engine.py --commands 100000          # options as for `spotlab bench engine --help`
 """
 
 import sys

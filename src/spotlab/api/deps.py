@@ -46,11 +46,18 @@ async def get_ctx(request: Request) -> ApiContext:  # async: a plain def would h
 
 CtxDep = Annotated[ApiContext, Depends(get_ctx)]
 
-_bearer = HTTPBearer(auto_error=False, description="A login token from POST /v1/auth/token.")
-_key = APIKeyHeader(name="SPOTLAB-KEY", auto_error=False, description="API key id; sign the request (README).")
-_timestamp = APIKeyHeader(name="SPOTLAB-TIMESTAMP", auto_error=False, description="Unix time in milliseconds.")
+_bearer = HTTPBearer(auto_error=False, scheme_name="BearerToken", description="A login token from POST /v1/auth/token.")
+_key = APIKeyHeader(
+    name="SPOTLAB-KEY", auto_error=False, scheme_name="ApiKey", description="API key id; sign the request (README)."
+)
+_timestamp = APIKeyHeader(
+    name="SPOTLAB-TIMESTAMP", auto_error=False, scheme_name="ApiKeyTimestamp", description="Unix time in milliseconds."
+)
 _signature = APIKeyHeader(
-    name="SPOTLAB-SIGNATURE", auto_error=False, description="hex HMAC-SHA256(secret, timestamp+METHOD+path+body)."
+    name="SPOTLAB-SIGNATURE",
+    auto_error=False,
+    scheme_name="ApiKeySignature",
+    description="hex HMAC-SHA256(secret, timestamp+METHOD+path+body).",
 )
 
 _KEY_HEADER, _TIMESTAMP_HEADER, _SIGNATURE_HEADER = (scheme.model.name for scheme in (_key, _timestamp, _signature))

@@ -233,3 +233,18 @@ def compose_examples(schema: dict[str, Any]) -> dict[str, Any]:
     for name in list(components):
         model_example(name)
     return schema
+
+
+def signed_requests_need_all_three_headers(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI lists security requirements as alternatives: a bearer token, OR all three API-key headers."""
+    parts = {"ApiKey", "ApiKeyTimestamp", "ApiKeySignature"}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            security = operation.get("security")
+            if not security:
+                continue
+            names = {name for requirement in security for name in requirement}
+            if parts <= names:
+                rest = [r for r in security if not set(r) & parts]
+                operation["security"] = [*rest, {name: [] for name in sorted(parts)}]
+    return schema

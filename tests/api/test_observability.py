@@ -252,6 +252,8 @@ def test_the_metrics_endpoint_speaks_the_prometheus_text_format(app, metrics):
         "spotlab_trades_total",
         "spotlab_websocket_connections",
         "spotlab_event_log_write_seconds",
+        "spotlab_event_log_records_written_total",
+        "spotlab_command_seconds",
         "spotlab_rate_limited_total",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in answer.text
@@ -288,9 +290,9 @@ def test_command_latency_is_observed_only_for_acknowledged_commands(metrics):
     with pytest.raises(ValueError):
         asyncio.run(command(fail=True))
     value = metrics.registry.get_sample_value
-    assert value("spotlab_event_log_write_seconds_count") == 1
-    assert value("spotlab_event_log_write_seconds_sum") >= 0.002
-    assert value("spotlab_event_log_write_seconds_bucket", {"le": "0.001"}) == 0
+    assert value("spotlab_command_seconds_count") == 1
+    assert value("spotlab_command_seconds_sum") >= 0.002
+    assert value("spotlab_command_seconds_bucket", {"le": "0.001"}) == 0
 
 
 # --- body size limit -----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from spotlab import Exchange
 from spotlab.api.app import create_app
 from tests.api.conftest import problem
 
@@ -29,7 +30,18 @@ def test_metrics_count_requests_by_route_and_orders_by_market(api, user):
     assert 'spotlab_orders_total{market="BTC-USDT",side="buy",type="limit"} 1.0' in text
     assert 'spotlab_http_requests_total{method="POST",route="/v1/orders",status="201"} 1.0' in text
     assert 'spotlab_http_requests_total{method="GET",route="/v1/orders/{order_id}",status="404"} 1.0' in text
-    assert "spotlab_event_log_write_seconds_count 1.0" in text
+    assert "spotlab_command_seconds_count 1.0" in text
+
+
+def test_event_log_commits_are_timed_by_the_store_on_a_durable_exchange(tmp_path, clock, settings):
+    with Exchange.open(f"sqlite:///{tmp_path}/exchange.sqlite", clock=clock) as exchange:
+        with TestClient(create_app(settings, exchange=exchange, clock=clock)) as api:
+            exchange.create_account("zoe")
+            exchange.deposit("zoe", "USDT", "100")
+            value = api.app.state.ctx.metrics.registry.get_sample_value
+            commits = value("spotlab_event_log_write_seconds_count")
+            assert commits >= 1 and value("spotlab_event_log_records_written_total") >= 2
+            assert value("spotlab_event_log_write_seconds_sum") > 0
 
 
 def test_every_answer_carries_a_request_id_and_rate_limit_headers(api):

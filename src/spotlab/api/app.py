@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             )
             replay = InProcessReplayCache() if limiters.redis is None else RedisReplayCache(limiters.redis)
             opened.append(limiters.aclose)
+            opened.append(ex.on_log_write(metrics.observe_log_write))
             app.state.ctx = ApiContext(
                 settings=settings,
                 exchange=ex,

@@ -11,14 +11,14 @@ Metrics
 - ``spotlab_orders_total{market,side,type}``, ``spotlab_trades_total{market}``:
   counted by the order routes (``count_order``, ``count_trades``).
 - ``spotlab_websocket_connections``: open WebSocket connections (``websocket_connected``).
-- ``spotlab_event_log_write_seconds``: command latency as the API sees it, from calling
-  the exchange until it acknowledged the command, which it does only once the
-  command's events are durable in the event log. It covers the in-memory work and the
-  wait for the exchange lock too, so it is an upper bound of the append-to-durable time;
-  on a durable store the group-commit sync dominates it. Only acknowledged commands
-  are observed (a refusal writes nothing, or only a rejection). Observed by the
-  command routes through ``time_command()`` / ``observe_command(seconds)``; the
-  store itself is not instrumented.
+- ``spotlab_event_log_write_seconds``: the duration of each group commit of the event
+  log (writing the batch of records and syncing it), reported by the store's writer
+  (``Exchange.on_log_write``); ``spotlab_event_log_records_written_total`` counts the records.
+- ``spotlab_command_seconds``: command latency as the API sees it, from calling the
+  exchange until it acknowledged the command, which it does only once the command's
+  events are durable (so it includes waiting for the group commit). Only acknowledged
+  commands are observed. Observed by the order routes through ``time_command()`` /
+  ``observe_command(seconds)``.
 - ``spotlab_rate_limited_total``: requests refused by the rate limiter.
 
 Invariants
@@ -68,6 +68,15 @@ class Metrics:
         )
         self.event_log_write = Histogram(
             "spotlab_event_log_write_seconds",
+            "Duration of one group commit of the event log (write and sync).",
+            buckets=WRITE_BUCKETS,
+            registry=into,
+        )
+        self.event_log_records = Counter(
+            "spotlab_event_log_records_written", "Event-log records made durable.", registry=into
+        )
+        self.command = Histogram(
+            "spotlab_command_seconds",
             "Time from calling the exchange to its acknowledgement of a durable command.",
             buckets=WRITE_BUCKETS,
             registry=into,
@@ -104,7 +113,12 @@ class Metrics:
 
     def observe_command(self, seconds: float) -> None:
         """Observe the latency of one acknowledged (durable) exchange command."""
+        self.command.observe(seconds)
+
+    def observe_log_write(self, seconds: float, records: int) -> None:
+        """Observe one group commit of the event log (called on the store's writer thread)."""
         self.event_log_write.observe(seconds)
+        self.event_log_records.inc(records)
 
     @contextmanager
     def time_command(self) -> Iterator[None]:

@@ -417,6 +417,11 @@ class Exchange:
                 self._publishing = True
         return lambda: self._record_subscribers.remove(callback)
 
+    def on_log_write(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
+        """Call ``callback(seconds, records)`` after each group commit of the event log (metrics);
+        returns a function that stops the calls. An in-memory exchange writes nothing."""
+        return self._store.on_write(callback)
+
     def resting_orders(self, market: str) -> tuple[int, list[tuple[int, str, int, int]]]:
         """``(event_seq, [(order_id, side, price_ticks, remaining_lots), ...])``: the book (L3) in integers,
         taken atomically with the sequence number of the last event applied to the engine."""

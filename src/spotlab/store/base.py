@@ -57,6 +57,10 @@ class Store(Protocol):
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         """Call ``callback`` with each newly durable batch of records, in log order."""
 
+    def on_write(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
+        """Call ``callback(seconds, records)`` after each commit (never for a store that does not write);
+        returns a function that stops the calls."""
+
     def stats(self) -> dict[str, int]:
         """Counters of this session: records ``written``, ``commits``, and the ``durable`` index."""
 

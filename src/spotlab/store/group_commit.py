@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from spotlab.errors import ErrorCode, SpotlabError
@@ -47,6 +48,7 @@ class GroupCommitStore:
         self.failure: SpotlabError | None = None
         self._closing = False
         self._listeners: list[Callable[[list[LogRecord]], None]] = []
+        self._write_observers: list[Callable[[float, int], None]] = []
         self._async_waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
         self._commits = 0
         self._written = 0
@@ -127,6 +129,15 @@ class GroupCommitStore:
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         self._listeners.append(callback)
 
+    def on_write(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
+        """Call ``callback(seconds, records)`` after each commit (on the writer thread; keep it quick)."""
+        self._write_observers = [*self._write_observers, callback]
+
+        def stop() -> None:
+            self._write_observers = [c for c in self._write_observers if c is not callback]
+
+        return stop
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"written": self._written, "commits": self._commits, "durable": self._durable}
@@ -161,11 +172,18 @@ class GroupCommitStore:
                         break  # closing and drained
                     batch, self._queue = self._queue, []
                     snapshots, self._snapshots = self._snapshots, []
+                started = time.perf_counter()
                 try:
                     self._write(segments(batch) if batch else [], snapshots)
                 except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
                     self._fail(error)
                     return
+                elapsed = time.perf_counter() - started
+                for observe in self._write_observers:  # before the waiters wake: what they see is counted
+                    try:
+                        observe(elapsed, len(batch))
+                    except Exception:  # a metrics bug must not stop the log
+                        log.exception("a write observer of %s raised; it was skipped", self.url)
                 with self._lock:
                     if batch:
                         self._durable = batch[-1].index

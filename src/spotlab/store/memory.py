@@ -82,6 +82,9 @@ class MemoryStore:
     def on_durable(self, callback: Callable[[list[LogRecord]], None]) -> None:
         self._listeners.append(callback)
 
+    def on_write(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
+        return lambda: None  # nothing is ever written, so there is no write to time
+
     failure = None
 
     def stats(self) -> dict[str, int]:

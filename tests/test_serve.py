@@ -60,6 +60,12 @@ def test_serve_runs_stops_on_ctrl_c_and_resumes_its_state(tmp_path):
     assert api.post("/v1/deposits", json={"asset": "USDT", "amount": "500"}, headers=headers).status_code == 201
     order = {"market": "ETH-USDT", "side": "buy", "type": "limit", "price": "2000", "quantity": "0.1"}
     placed = api.post("/v1/orders", json=order, headers=headers).json()
+    # a second server on the same data directory is refused, clearly, while the first runs
+    second = subprocess.run(
+        [sys.executable, "-m", "spotlab.cli", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 2 and "error STORE_LOCKED" in second.stderr and "Traceback" not in second.stderr
     out, err = stop(process)
     assert f"http://127.0.0.1:{port}" in out
     assert "Traceback" not in err

@@ -87,6 +87,7 @@ def serve(
 
     from spotlab.api.app import create_app
     from spotlab.api.logs import configure_logging
+    from spotlab.exchange import Exchange
     from spotlab.settings import Settings
 
     flags = {
@@ -105,23 +106,27 @@ def serve(
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SpotlabError("INVALID_ARGUMENT", "TLS needs both --tls-cert and --tls-key")
     configure_logging(settings.log_level)
+    exchange = Exchange.open(settings.resolved_store())  # fails here, clearly, if the store is locked or down
     scheme = "https" if settings.tls_cert else "http"
     console.print(
         f"spotlab API on {scheme}://{settings.host}:{settings.port}  (docs: /docs, store: {settings.resolved_store()})"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        log_config=None,
-        access_log=False,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        ws_per_message_deflate=False,  # compressing each message once per subscriber costs more than it saves
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            create_app(settings, exchange=exchange),
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+            log_config=None,
+            access_log=False,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+            ws_per_message_deflate=False,  # compressing each message once per subscriber costs more than it saves
+            server_header=False,
+        )
+    finally:
+        exchange.close()
 
 
 @bench_app.command("engine")

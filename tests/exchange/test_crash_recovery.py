@@ -182,28 +182,33 @@ def wait_until_ready(child: subprocess.Popen, output: Path) -> None:
 
 
 def check_recovery(url: str, run: Run, twin: Twin, before: int, label: str) -> None:
-    """Reopen the store after ``run`` ended and hold it to (a), (b) and (c); advance the twin to match."""
-    recovered_index = last_index(url)
-    assert recovered_index >= run.last_ack, (
-        f"{label}: record {run.last_ack} was acknowledged, but the log ends at {recovered_index}"
-    )
-    assert recovered_index >= before, f"{label}: the log shrank from {before} to {recovered_index}"
+    """Reopen the store after ``run`` ended and hold it to (a), (b) and (c); advance the twin to match.
 
-    child_hash = run.ready[1] if recovered_index == before else None
-    for ts, command, result in run.steps:
-        if twin.index == recovered_index:
-            break
-        expected = twin.apply(ts, command)
-        if result is not None:
-            assert expected == result, f"{label}: the twin and the child differ on {command!r}"
-        if expected[0] == "PENDING" and expected[1] == recovered_index:
-            child_hash = result[3] if result is not None else None
-    assert twin.index == recovered_index, (
-        f"{label}: the store holds records up to {recovered_index}, but the child only sent commands up to {twin.index}"
-    )
-
+    The store is reopened before its last index is read: on PostgreSQL the killed child's session
+    can outlive the child for a moment and still commit its last group, and reopening waits for that
+    session's lock, so only then is the log final.
+    """
     ex = reopen(url)
     try:
+        recovered_index = last_index(url)
+        assert recovered_index >= run.last_ack, (
+            f"{label}: record {run.last_ack} was acknowledged, but the log ends at {recovered_index}"
+        )
+        assert recovered_index >= before, f"{label}: the log shrank from {before} to {recovered_index}"
+
+        child_hash = run.ready[1] if recovered_index == before else None
+        for ts, command, result in run.steps:
+            if twin.index == recovered_index:
+                break
+            expected = twin.apply(ts, command)
+            if result is not None:
+                assert expected == result, f"{label}: the twin and the child differ on {command!r}"
+            if expected[0] == "PENDING" and expected[1] == recovered_index:
+                child_hash = result[3] if result is not None else None
+        assert twin.index == recovered_index, (
+            f"{label}: the store holds records up to {recovered_index}, but the child only sent commands up to "
+            f"{twin.index}"
+        )
         state = ex.state_hash()
         if child_hash is not None:  # None only when the kill fell between the commit and the PENDING line
             assert state == child_hash, f"{label}: recovered state differs from the child's at record {recovered_index}"

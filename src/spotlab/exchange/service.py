@@ -46,6 +46,7 @@ from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import Asset, Catalogue, MarketSpec, MarketStatus
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import edge
+from spotlab.exchange.aio import AsyncExchange
 from spotlab.exchange.recovery import recover
 from spotlab.exchange.views import (
     Balance,
@@ -598,44 +599,3 @@ class Exchange:
         return (
             f"Exchange({self._store.url}, {len(self._engine.markets)} markets, {len(self._engine.accounts)} accounts)"
         )
-
-
-class AsyncExchange:
-    """``exchange.aio``: the commands as coroutines that await durability without blocking the loop."""
-
-    def __init__(self, exchange: Exchange) -> None:
-        self._exchange = exchange
-
-    async def place_order(
-        self,
-        account,
-        market,
-        side,
-        type,
-        price=None,
-        quantity=None,
-        *,
-        quote_quantity=None,
-        time_in_force=None,
-        client_order_id=None,
-        self_trade_prevention=None,
-    ) -> OrderView:
-        ex = self._exchange
-        return await ex._run_async(
-            *ex._place_order(
-                account, market, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
-                self_trade_prevention,
-            )
-        )  # fmt: skip
-
-    async def cancel_order(self, account: str, order_id: int | str) -> OrderView:
-        return await self._exchange._run_async(*self._exchange._cancel_order(account, order_id))
-
-    async def cancel_all_orders(self, account: str, market: str) -> list[OrderView]:
-        return await self._exchange._run_async(*self._exchange._cancel_all_orders(account, market))
-
-    async def reduce_order(self, account: str, order_id: int | str, quantity) -> OrderView:
-        return await self._exchange._run_async(*self._exchange._reduce_order(account, order_id, quantity))
-
-    async def execute(self, command: Any) -> Outcome:
-        return await self._exchange._run_async(command, lambda outcome: outcome)

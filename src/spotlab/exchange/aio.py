@@ -1,0 +1,58 @@
+"""``exchange.aio``: the exchange's commands as coroutines.
+
+Invariants
+- Each coroutine applies its command at once (in call order, like the blocking call) and
+  then awaits durability without blocking the event loop; the answer comes only once the
+  command's events are durable, exactly as for ``Exchange``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from spotlab.core.engine import Outcome
+from spotlab.exchange.views import OrderView
+
+if TYPE_CHECKING:
+    from spotlab.exchange.service import Exchange
+
+
+class AsyncExchange:
+    """``exchange.aio``: the commands as coroutines that await durability without blocking the loop."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    async def place_order(
+        self,
+        account,
+        market,
+        side,
+        type,
+        price=None,
+        quantity=None,
+        *,
+        quote_quantity=None,
+        time_in_force=None,
+        client_order_id=None,
+        self_trade_prevention=None,
+    ) -> OrderView:
+        ex = self._exchange
+        return await ex._run_async(
+            *ex._place_order(
+                account, market, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
+                self_trade_prevention,
+            )
+        )  # fmt: skip
+
+    async def cancel_order(self, account: str, order_id: int | str) -> OrderView:
+        return await self._exchange._run_async(*self._exchange._cancel_order(account, order_id))
+
+    async def cancel_all_orders(self, account: str, market: str) -> list[OrderView]:
+        return await self._exchange._run_async(*self._exchange._cancel_all_orders(account, market))
+
+    async def reduce_order(self, account: str, order_id: int | str, quantity) -> OrderView:
+        return await self._exchange._run_async(*self._exchange._reduce_order(account, order_id, quantity))
+
+    async def execute(self, command: Any) -> Outcome:
+        return await self._exchange._run_async(command, lambda outcome: outcome)

@@ -377,6 +377,23 @@ def test_an_expired_token_stops_order_entry_until_the_connection_authenticates_a
     assert ws.ask("place_order", order=limit("buy", "30000", "0.01"))["type"] == "result"
 
 
+def test_private_channels_end_when_the_token_expires(start):
+    server = start(WebSocketOptions(heartbeat_seconds=None, credential_check_seconds=0.05))
+    old = server.user("alice", USDT="100000")
+    ws = server.socket()
+    ws.ask("auth", token=old)
+    assert ws.ask("subscribe", channels=["orders", "balances"])["type"] == "subscribed"
+    ws.drain()
+    server.clock.advance(seconds=901)  # past the token's 900 s lifetime
+
+    ended = ws.until(lambda m: m["type"] == "error")
+    assert (ended["code"], sorted(ended["channels"])) == ("TOKEN_EXPIRED", ["balances", "orders"])
+    fresh = server.http.post("/v1/auth/token", json={"username": "alice", "password": PASSWORD}).json()
+    placed = server.http.post("/v1/orders", headers=bearer(fresh["access_token"]), json=limit("buy", "30000", "0.01"))
+    assert placed.status_code == 201
+    assert [m for m in ws.drain() if m["type"] in ("orders", "balances")] == []  # nothing private any more
+
+
 # -- isolation ----------------------------------------------------------------------------------------------------
 
 

@@ -84,6 +84,9 @@ class Error(ServerMessage):
     status: int = Field(examples=[409])
     detail: str
     channel: str | None = Field(None, description="subscribe: the channel refused")
+    channels: list[str] | None = Field(
+        None, description="Private channels ended because the credential expired or was revoked"
+    )
     details: dict[str, Any] | None = Field(None, description="The figures behind the detail")
     errors: list[FieldError] | None = Field(None, description="VALIDATION_ERROR: per-field problems")
 

@@ -37,7 +37,9 @@ Invariants
 - Isolation: orders, cancels and private channels act for the connection's authenticated
   account only; another account's order is ``ORDER_NOT_FOUND``, as over REST. The credential
   is checked again for each order op (an expired token or a revoked key stops trading; ``auth``
-  again with a fresh one). Private channels stay subscribed until unsubscribed or closed.
+  again with a fresh one). Private channels end with the credential: every
+  ``credential_check_seconds`` it is checked, and once expired or revoked they are unsubscribed
+  with an ``error`` naming them (``channels``).
 - Ordering: ops are handled in the order received; order ops reach the exchange in that order
   (each is applied before the next is read) and then await durability concurrently, up to
   ``max_inflight`` per connection, so their answers may overtake each other: match them by ``id``.
@@ -68,7 +70,7 @@ from pydantic import ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, Valid
 from spotlab.accounts import Principal
 from spotlab.accounts.signing import signature_matches
 from spotlab.api.book_stream import decimal_text
-from spotlab.api.channels import Streams
+from spotlab.api.channels import PRIVATE_CHANNELS, Streams
 from spotlab.api.context import ApiContext
 from spotlab.api.deps import check_first_use, check_timestamp
 from spotlab.api.handlers import plain, status_of
@@ -104,6 +106,7 @@ class WebSocketOptions:
     order_ops_burst: int = 200
     max_inflight: int = 256  # order ops awaiting durability per connection; more: reading pauses
     close_timeout_seconds: float = 5.0  # how long a close may wait for a stalled client
+    credential_check_seconds: float = 5.0  # how often private subscriptions re-check their credential
 
 
 def configure(app: Any, options: WebSocketOptions) -> None:
@@ -355,12 +358,13 @@ class Connection:
         self.subscriber.on_close = lambda: closed.done() or closed.set_result(None)
         sender = loop.create_task(self._send_all(), name=f"ws sender {self.request_id}")
         receiver = loop.create_task(self._receive_all(), name=f"ws receiver {self.request_id}")
+        watcher = loop.create_task(self._watch_credential(), name=f"ws credential {self.request_id}")
         try:
             await asyncio.wait((sender, receiver, closed), return_when=asyncio.FIRST_COMPLETED)
         finally:
             code, reason = self.subscriber.close_code, self.subscriber.close_reason
             self.streams.disconnect(self.subscriber)
-            tasks = (sender, receiver, *self.inflight)
+            tasks = (sender, receiver, watcher, *self.inflight)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -393,6 +397,21 @@ class Connection:
                 self.streams.hub.disconnect(self.subscriber, CLOSE_MESSAGE_TOO_BIG, reason)
                 return
             await self.handle(text)
+
+    async def _watch_credential(self) -> None:
+        """Private channels end when the credential does: an expired token or a revoked key unsubscribes them."""
+        while True:
+            await asyncio.sleep(self.options.credential_check_seconds)
+            private = [c for c in self.streams.channels(self.subscriber) if c in PRIVATE_CHANNELS]
+            if self.credential is None or not private:
+                continue
+            try:
+                self._principal()
+            except SpotlabError as error:
+                for channel in private:
+                    self.streams.unsubscribe(self.subscriber, channel)
+                detail = f"{error.message}; unsubscribed from {', '.join(private)}: authenticate again to resume"
+                self.reply(error_message(None, SpotlabError(error.code, detail), channels=private))
 
     def _decode(self, data: bytes) -> str | None:
         try:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from rich.table import Table
 
 from spotlab.bench.api_rest import RestOptions, run_rest, wrk_available
 from spotlab.bench.api_ws import EntryOptions, FanoutOptions, run_entry, run_fanout
-from spotlab.bench.engine import machine
+from spotlab.bench.engine import start_results
 from spotlab.bench.report import target_table
 
 PARTS = ("rest", "fanout", "entry")
@@ -60,14 +59,7 @@ class ApiOptions:
 def run(options: ApiOptions, console: Console | None = None) -> dict[str, Any]:
     """Run the parts asked for, print their tables, return (and optionally save) the results."""
     console = console or Console()
-    results: dict[str, Any] = {"machine": machine(), "command": " ".join(["spotlab", *sys.argv[1:]])}
-    load = os.getloadavg()
-    results["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
-    if load[0] > 0.5:
-        console.print(
-            f"[yellow]warning: the 1-minute load average is {load[0]:.2f}; other work on this machine will "
-            "distort the figures[/yellow]"
-        )
+    results = start_results(console)
     say = console.print
     if "rest" in options.parts:
         if options.rest.load == "wrk" and not wrk_available():

@@ -472,6 +472,19 @@ def _peak_rss() -> int:
     return _status_field("VmHWM")
 
 
+def start_results(console: Console) -> dict[str, Any]:
+    """The results' header (machine, command, load at the start); warns when the machine is busy."""
+    results: dict[str, Any] = {"machine": machine(), "command": " ".join(["spotlab", *sys.argv[1:]])}
+    load = os.getloadavg()
+    results["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
+    if load[0] > 0.5:
+        console.print(
+            f"[yellow]warning: the 1-minute load average is {load[0]:.2f}; other work on this machine will "
+            "distort the figures[/yellow]"
+        )
+    return results
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or "unknown"
     try:
@@ -534,14 +547,7 @@ def run(options: Options, console: Console | None = None) -> dict[str, Any]:
     unknown = set(options.stores) - set(STORES)
     if unknown:
         raise ValueError(f"unknown store(s) {', '.join(sorted(unknown))}; choose from {', '.join(STORES)}")
-    results: dict[str, Any] = {"machine": machine(), "command": " ".join(["spotlab", *sys.argv[1:]])}
-    load = os.getloadavg()
-    results["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
-    if load[0] > 0.5:
-        console.print(
-            f"[yellow]warning: the 1-minute load average is {load[0]:.2f}; other work on this machine will "
-            "distort the figures[/yellow]"
-        )
+    results = start_results(console)
     phases: list[Phase] = []
     profile_text = None
     workdir = Path(tempfile.mkdtemp(prefix="spotlab-bench-", dir=options.workdir))

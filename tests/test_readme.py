@@ -34,6 +34,7 @@ def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     assert "201 NEW" in out and "200 True" in out and "422 VALIDATION_ERROR body.price" in out
     assert "SCOPE_REQUIRED" in out
     assert "NEW [['64000.00', '0.01000']] True" in out
+    assert "57.92" in out  # the indicators example
 
 
 def test_the_readme_names_the_two_commands():

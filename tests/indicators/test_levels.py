@@ -12,8 +12,8 @@ import pytest
 
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.indicators.levels import Donchian, SwingLevels, donchian, swing_levels
+from tests.shared_data import DATA
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
 NAN = math.nan
 
 

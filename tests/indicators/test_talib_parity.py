@@ -11,8 +11,8 @@ import pytest
 import talib
 
 from spotlab.indicators import momentum, trend, volatility
+from tests.shared_data import DATA
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
 TOLERANCE = 1e-9
 
 

@@ -11,8 +11,8 @@ import talib
 
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.indicators.volume import OBV, VWAP, VolumeOscillator, obv, session_length_ns, volume_oscillator, vwap
+from tests.shared_data import DATA
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS
 

@@ -233,6 +233,47 @@ def plain(number) -> str:
     return text
 
 
+@bench_app.command("indicators")
+def bench_indicators(
+    bars: Annotated[int, typer.Option(help="Bars in the series every indicator runs over.")] = 1_000_000,
+    repeats: Annotated[int, typer.Option(help="Runs per indicator and side; the best counts.")] = 3,
+    streaming_bars: Annotated[int, typer.Option(help="Bars fed one at a time to each streaming form.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the random walk.")] = 42,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Every indicator beside TA-Lib on one long series (target <= 3 x), and streaming updates (<= 5 us/bar)."""
+    import json
+
+    from spotlab.bench.engine import start_results
+    from spotlab.bench.indicators import TARGET_RATIO, TARGET_STREAMING_US, Options, run
+
+    try:
+        import talib
+    except ImportError:
+        raise SpotlabError(
+            "INVALID_ARGUMENT", "the indicator benchmark compares with TA-Lib: pip install -e '.[test]'"
+        ) from None
+    results = start_results(console)
+    results["indicators"] = run(Options(bars, repeats, streaming_bars, seed), talib)
+    table = Table(title=f"indicators on {bars:,} bars, best of {repeats} (target <= {TARGET_RATIO:g} x TA-Lib)")
+    for column in ("indicator", "spotlab ms", "TA-Lib ms", "ratio", "equal", "met"):
+        table.add_column(column, justify="left" if column == "indicator" else "right")
+    for row in results["indicators"]["vectorised"]:
+        met = "yes" if row["ratio"] <= TARGET_RATIO else "NO"
+        table.add_row(row["indicator"], f"{row['spotlab_ms']:,}", f"{row['talib_ms']:,}", f"{row['ratio']:g}",
+                      str(row["equal"]), met)  # fmt: skip
+    console.print(table)
+    table = Table(title=f"streaming updates (target <= {TARGET_STREAMING_US:g} us per bar)")
+    for column in ("indicator", "us per bar", "met"):
+        table.add_column(column, justify="left" if column == "indicator" else "right")
+    for row in results["indicators"]["streaming"]:
+        table.add_row(row["indicator"], f"{row['us_per_bar']:g}", "yes" if row["us_per_bar"] <= 5 else "NO")
+    console.print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
 def main() -> None:
     try:
         app()

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.indicators.levels import Donchian, SwingLevels, donchian, swing_levels
+from tests.indicators.support import assert_invalid
 from tests.shared_data import DATA
 
 NAN = math.nan
@@ -40,14 +40,6 @@ def _random_high_low(seed: int, length: int = 300) -> tuple[np.ndarray, np.ndarr
 def _stream(indicator, high, low) -> np.ndarray:
     """Bar-by-bar outputs as an array of shape (fields, bars)."""
     return np.array([indicator.update(h, v) for h, v in zip(high, low)], dtype=np.float64).T
-
-
-def _assert_invalid(call, *words: str) -> None:
-    with pytest.raises(SpotlabError) as raised:
-        call()
-    assert raised.value.code is ErrorCode.INVALID_ARGUMENT
-    for word in words:
-        assert word in raised.value.message
 
 
 # --- Donchian ------------------------------------------------------------------------------------------------------
@@ -180,23 +172,23 @@ def test_levels_are_highs_and_lows_of_real_bars():
 
 @pytest.mark.parametrize("period", [0, -3, 2.5, True])
 def test_bad_donchian_periods_are_refused(period):
-    _assert_invalid(lambda: donchian([1.0] * 5, [0.0] * 5, period), "period")
-    _assert_invalid(lambda: Donchian(period), "period")
+    assert_invalid(lambda: donchian([1.0] * 5, [0.0] * 5, period), "period")
+    assert_invalid(lambda: Donchian(period), "period")
 
 
 @pytest.mark.parametrize("left, right, name", [(0, 3, "left"), (3, 0, "right"), (3, 1.0, "right")])
 def test_bad_swing_windows_are_refused(left, right, name):
-    _assert_invalid(lambda: swing_levels([1.0] * 9, [0.0] * 9, left, right), name)
-    _assert_invalid(lambda: SwingLevels(left, right), name)
+    assert_invalid(lambda: swing_levels([1.0] * 9, [0.0] * 9, left, right), name)
+    assert_invalid(lambda: SwingLevels(left, right), name)
 
 
 def test_too_short_series_are_refused():
-    _assert_invalid(lambda: donchian([1.0, 2.0], [0.0, 1.0], 3), "too short", "3")
-    _assert_invalid(lambda: swing_levels([1.0] * 6, [0.0] * 6, 3, 3), "too short", "7")
+    assert_invalid(lambda: donchian([1.0, 2.0], [0.0, 1.0], 3), "too short", "3")
+    assert_invalid(lambda: swing_levels([1.0] * 6, [0.0] * 6, 3, 3), "too short", "7")
 
 
 def test_nan_gaps_and_unequal_lengths_are_refused():
-    _assert_invalid(lambda: donchian([1.0, np.nan, 2.0], [0.0] * 3, 2), "high", "NaN", "index 1")
-    _assert_invalid(lambda: swing_levels([1.0] * 8, [0.0] * 7), "equal lengths")
-    _assert_invalid(lambda: SwingLevels().update(1.0, float("nan")), "low")
-    _assert_invalid(lambda: Donchian(3).update(float("inf"), 1.0), "high")
+    assert_invalid(lambda: donchian([1.0, np.nan, 2.0], [0.0] * 3, 2), "high", "NaN", "index 1")
+    assert_invalid(lambda: swing_levels([1.0] * 8, [0.0] * 7), "equal lengths")
+    assert_invalid(lambda: SwingLevels().update(1.0, float("nan")), "low")
+    assert_invalid(lambda: Donchian(3).update(float("inf"), 1.0), "high")

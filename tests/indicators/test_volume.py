@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import talib
 
-from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.indicators.volume import OBV, VWAP, VolumeOscillator, obv, session_length_ns, volume_oscillator, vwap
+from tests.indicators.support import assert_invalid
 from tests.shared_data import DATA
 
 HOUR_NS = 3600 * 10**9
@@ -52,14 +52,6 @@ def _random_bars(seed: int, length: int = 400) -> dict[str, np.ndarray]:
 
 def _stream(indicator, *columns) -> np.ndarray:
     return np.array([indicator.update(*values) for values in zip(*columns)], dtype=np.float64)
-
-
-def _assert_invalid(call, *words: str) -> None:
-    with pytest.raises(SpotlabError) as raised:
-        call()
-    assert raised.value.code is ErrorCode.INVALID_ARGUMENT
-    for word in words:
-        assert word in raised.value.message
 
 
 # --- OBV -----------------------------------------------------------------------------------------------------------
@@ -198,19 +190,19 @@ def test_streaming_volume_oscillator_equals_vectorised(bars):
 
 
 def test_a_nan_gap_is_refused_with_its_index():
-    _assert_invalid(lambda: obv([1.0, np.nan, 2.0], [1.0, 1.0, 1.0]), "close", "NaN", "index 1")
-    _assert_invalid(lambda: volume_oscillator([1.0] * 9 + [np.nan], 2, 4), "volume", "NaN")
-    _assert_invalid(lambda: OBV().update(1.0, float("nan")), "volume")
+    assert_invalid(lambda: obv([1.0, np.nan, 2.0], [1.0, 1.0, 1.0]), "close", "NaN", "index 1")
+    assert_invalid(lambda: volume_oscillator([1.0] * 9 + [np.nan], 2, 4), "volume", "NaN")
+    assert_invalid(lambda: OBV().update(1.0, float("nan")), "volume")
 
 
 def test_series_of_different_lengths_are_refused():
-    _assert_invalid(lambda: obv([1.0, 2.0], [1.0]), "equal lengths")
-    _assert_invalid(lambda: vwap(**{**TWO_SESSIONS, "timestamps_ns": [1, 2, 3]}), "equal lengths")
+    assert_invalid(lambda: obv([1.0, 2.0], [1.0]), "equal lengths")
+    assert_invalid(lambda: vwap(**{**TWO_SESSIONS, "timestamps_ns": [1, 2, 3]}), "equal lengths")
 
 
 def test_too_short_series_are_refused():
-    _assert_invalid(lambda: obv([], []), "too short")
-    _assert_invalid(lambda: volume_oscillator([1.0, 2.0, 3.0], 2, 4), "too short", "4")
+    assert_invalid(lambda: obv([], []), "too short")
+    assert_invalid(lambda: volume_oscillator([1.0, 2.0, 3.0], 2, 4), "too short", "4")
 
 
 @pytest.mark.parametrize(
@@ -218,20 +210,20 @@ def test_too_short_series_are_refused():
     [(0, 4, ["fast"]), (1, 4, ["fast", ">= 2"]), (2, -1, ["slow"]), (4, 4, ["shorter"]), (2.0, 4, ["fast"])],
 )
 def test_bad_oscillator_periods_are_refused(fast, slow, words):
-    _assert_invalid(lambda: volume_oscillator([1.0] * 10, fast, slow), *words)
-    _assert_invalid(lambda: VolumeOscillator(fast, slow), *words)
+    assert_invalid(lambda: volume_oscillator([1.0] * 10, fast, slow), *words)
+    assert_invalid(lambda: VolumeOscillator(fast, slow), *words)
 
 
 @pytest.mark.parametrize("session", ["1w", "0d", "day", "", 0, -5])
 def test_bad_sessions_are_refused(session):
-    _assert_invalid(lambda: vwap(**TWO_SESSIONS, session=session), "session")
-    _assert_invalid(lambda: VWAP(session), "session")
+    assert_invalid(lambda: vwap(**TWO_SESSIONS, session=session), "session")
+    assert_invalid(lambda: VWAP(session), "session")
 
 
 def test_timestamps_must_be_strictly_increasing_integers():
-    _assert_invalid(lambda: vwap(**{**TWO_SESSIONS, "timestamps_ns": [1, 2, 2, 3]}), "strictly increasing", "index 2")
-    _assert_invalid(lambda: vwap(**{**TWO_SESSIONS, "timestamps_ns": [1.0, 2.0, 3.0, 4.0]}), "integer")
+    assert_invalid(lambda: vwap(**{**TWO_SESSIONS, "timestamps_ns": [1, 2, 2, 3]}), "strictly increasing", "index 2")
+    assert_invalid(lambda: vwap(**{**TWO_SESSIONS, "timestamps_ns": [1.0, 2.0, 3.0, 4.0]}), "integer")
     stream = VWAP()
     stream.update(2.0, 1.0, 1.5, 1.0, 100)
-    _assert_invalid(lambda: stream.update(2.0, 1.0, 1.5, 1.0, 100), "increase")
-    _assert_invalid(lambda: stream.update(2.0, 1.0, 1.5, 1.0, 101.5), "integer")
+    assert_invalid(lambda: stream.update(2.0, 1.0, 1.5, 1.0, 100), "increase")
+    assert_invalid(lambda: stream.update(2.0, 1.0, 1.5, 1.0, 101.5), "integer")

@@ -11,8 +11,10 @@ import time
 from decimal import Decimal
 
 import httpx
+import psycopg
 import pytest
 
+from spotlab.store.postgres import split_url
 from tests.api.live import free_port
 
 
@@ -118,3 +120,25 @@ def test_serve_speaks_https_with_hsts_given_a_certificate(tmp_path):
         assert answer.headers["strict-transport-security"].startswith("max-age=")
     finally:
         stop(process)
+
+
+@pytest.mark.slow
+def test_serve_flags_choose_the_store_and_the_cors_origins(pg_url, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "spotlab.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path),
+               "--store", pg_url, "--cors-origin", "https://app.example", "--secret-key", "k" * 40]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(url, process)
+        preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+        answer = httpx.options(f"{url}/v1/orders", headers=preflight)
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+        assert httpx.post(f"{url}/v1/accounts", json={"username": "gina", "password": "correct horse battery"})
+    finally:
+        out, _ = stop(process)
+    assert f"store: {pg_url}" in out
+    assert not (tmp_path / "secret.key").exists()  # the secret came from the flag
+    conninfo, schema = split_url(pg_url)
+    with psycopg.connect(conninfo) as conn:  # the login is in PostgreSQL, in the store's schema
+        assert conn.execute(f"SELECT username FROM {schema}.users").fetchall() == [("gina",)]

@@ -109,7 +109,8 @@ def serve(
     exchange = Exchange.open(settings.resolved_store())  # fails here, clearly, if the store is locked or down
     scheme = "https" if settings.tls_cert else "http"
     console.print(
-        f"spotlab API on {scheme}://{settings.host}:{settings.port}  (docs: /docs, store: {settings.resolved_store()})"
+        f"spotlab API on {scheme}://{settings.host}:{settings.port}  (docs: /docs, store: {settings.resolved_store()})",
+        soft_wrap=True,  # never break the URLs: people copy them
     )
     try:
         uvicorn.run(

@@ -113,3 +113,14 @@ def test_every_endpoint_documents_an_example_request_and_response_that_the_model
             if isinstance(model, type) and name in components and hasattr(model, "model_validate"):
                 for sample in components[name].get("examples", []):
                     model.model_validate(sample)
+
+
+def test_a_bug_in_a_route_is_a_500_problem_with_the_request_id_and_no_trace(api, caplog):
+    async def broken() -> None:
+        raise RuntimeError("secret internals")
+
+    api.app.add_api_route("/v1/broken", broken)
+    answer = api.get("/v1/broken", headers={"X-Request-ID": "bug-1"})
+    body = problem(answer, 500, "INTERNAL_ERROR")
+    assert body["request_id"] == "bug-1" and "secret internals" not in answer.text and "Traceback" not in answer.text
+    assert any(getattr(r, "request_id", None) == "bug-1" and r.exc_info for r in caplog.records)

@@ -25,6 +25,6 @@ class ApiContext:
     clock: Clock
     replay: Any  # accounts.replay.InProcessReplayCache or RedisReplayCache
     history: Any = None  # store.history.History
-    hub: Any = None  # api.streams hub
+    hub: Any = None  # api.channels.Streams: the WebSocket fan-out
     metrics: Any = None  # api.metrics.Metrics
     extras: dict[str, Any] = field(default_factory=dict)

@@ -5,8 +5,9 @@ Invariants
   so the mapping is reviewed in one place). Its figures travel in ``details``.
 - Validation errors list every bad field (``errors``: location, message, type) with
   422; a body that is not JSON at all is 400 ``MALFORMED_REQUEST``.
-- Anything unexpected is 500 ``INTERNAL_ERROR`` with the request id, logged with its
-  stack trace on the server; the client never sees a trace.
+- Anything unexpected becomes a 500 ``INTERNAL_ERROR`` with the request id in
+  ``api.observability`` (outside these handlers), logged with its stack trace on the
+  server; the client never sees a trace.
 - 401 answers carry ``WWW-Authenticate``; 429 answers carry ``Retry-After``.
 """
 
@@ -142,26 +143,10 @@ async def on_http_error(request: Request, error: StarletteHTTPException):
     return problem_response(error.status_code, code, detail, _request_id(request), headers=error.headers)
 
 
-async def on_unexpected_error(request: Request, error: Exception):
-    request_id = _request_id(request)
-    log.error(
-        "unhandled %s on %s %s (request %s)",
-        type(error).__name__,
-        request.method,
-        request.url.path,
-        request_id,
-        exc_info=error,
-    )
-    return problem_response(
-        500, C.INTERNAL_ERROR, f"internal error; quote request id {request_id} when reporting it", request_id
-    )
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(SpotlabError, on_spotlab_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected_error)
 
 
 def _request_id(request: Request) -> str | None:

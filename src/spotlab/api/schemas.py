@@ -57,7 +57,6 @@ DecimalOut = Annotated[
 ]
 
 _MARKET_ID = re.compile(r"^[A-Z0-9]{1,12}[-/][A-Z0-9]{1,12}$")
-MARKET_ID_PATTERN = r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$"
 
 
 def symbol_of(market_id: str) -> str:
@@ -86,7 +85,7 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(ser_json_timedelta="float")
+    """A response: serialised as declared (amounts as strings, times as ISO 8601 UTC)."""
 
 
 T = TypeVar("T")

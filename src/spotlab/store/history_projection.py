@@ -62,13 +62,6 @@ class Batch:
     deposits: list[dict[str, Any]] = field(default_factory=list)
     withdrawals: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def row_count(self) -> int:
-        return (
-            len(self.new_orders) + len(self.changed_orders) + len(self.fills) + len(self.trades)
-            + len(self.deposits) + len(self.withdrawals)
-        )  # fmt: skip
-
 
 class Projection:
     """The open orders and the last applied sequence number; turns events into ``Batch`` es."""

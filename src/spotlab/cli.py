@@ -15,11 +15,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from spotlab.cli_data import data_app
 from spotlab.errors import SpotlabError
 
 app = typer.Typer(help="spotlab: a self-hosted crypto spot exchange and day-trading lab.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (their figures go into BENCHMARKS.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(data_app, name="data")
 console = Console(width=max(Console().width, 120))
 
 

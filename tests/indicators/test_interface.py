@@ -19,4 +19,6 @@ def test_the_documented_functions_and_streaming_classes_are_there_and_agree():
         assert array.shape == close.shape and np.isnan(array[0]) and not np.isnan(array[-1])
     streaming = indicators.RSI(14)
     values = [streaming.update(float(c)) for c in close]
-    np.testing.assert_array_equal(np.array(values), indicators.rsi(close, 14))
+    vectorised = indicators.rsi(close, 14)
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(vectorised))
+    np.testing.assert_allclose(np.array(values), vectorised, rtol=1e-12, atol=0)

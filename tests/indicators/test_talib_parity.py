@@ -159,3 +159,47 @@ def test_published_quantedge_reference_values_are_reproduced(file: str, column: 
     ours = compute(high, low, close)
     assert not np.isnan(ours[positions]).any()
     np.testing.assert_allclose(ours[positions], expected, rtol=1e-9)
+
+
+def _long_series_with_flat_stretches() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """40,000 tick-rounded bars near 30,000 (many recursion blocks and window groups), opening with 60 bars that
+    never move and later holding flat stretches (high == low == close) at other prices, one rising stretch and one
+    falling one, so zero true ranges, zero gains or losses and zero-width bands all occur far from index 0."""
+    rng = np.random.default_rng(11)
+    close = np.round(30_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.002, 40_000))), 2)
+    high = np.round(close * (1 + rng.uniform(0.0, 0.002, 40_000)), 2)
+    low = np.round(close * (1 - rng.uniform(0.0, 0.002, 40_000)), 2)
+    for start, length in ((0, 60), (1_000, 45), (17_777, 300), (39_950, 50)):
+        close[start : start + length] = high[start : start + length] = low[start : start + length] = close[start]
+    close[5_000:5_100] = high[5_000:5_100] = low[5_000:5_100] = close[5_000] + np.arange(100) * 0.5
+    close[9_000:9_100] = high[9_000:9_100] = low[9_000:9_100] = close[9_000] - np.arange(100) * 0.5
+    return high, low, close
+
+
+@pytest.mark.parametrize("period", [2, 14, 20, 200])
+def test_long_series_with_flat_and_one_way_stretches_equal_talib(period: int) -> None:
+    high, low, close = _long_series_with_flat_stretches()
+    level = _level(close)
+    assert_matches(trend.sma(close, period), talib.SMA(close, period), level)
+    assert_matches(trend.ema(close, period), talib.EMA(close, period), level)
+    assert_matches(trend.wma(close, period), talib.WMA(close, period), level)
+    assert_matches(momentum.rsi(close, period), talib.RSI(close, period), 100.0)
+    assert_matches(volatility.atr(high, low, close, period), talib.ATR(high, low, close, period), 1e-3 * level)
+    assert_matches(volatility.adx(high, low, close, period), talib.ADX(high, low, close, period), 100.0)
+    theirs = talib.BBANDS(close, timeperiod=period, nbdevup=2.0, nbdevdn=2.0)
+    for ours_output, their_output in zip(volatility.bollinger(close, period, 2.0), theirs, strict=True):
+        assert_matches(ours_output, their_output, level)
+    theirs = talib.MACD(close, fastperiod=max(2, period // 2), slowperiod=period + 1, signalperiod=9)
+    for ours_output, their_output in zip(trend.macd(close, max(2, period // 2), period + 1, 9), theirs, strict=True):
+        assert_matches(ours_output, their_output, 1e-3 * level)
+    theirs = talib.STOCH(high, low, close, fastk_period=period, slowk_period=3, slowd_period=3)
+    for ours_output, their_output in zip(momentum.stochastic(high, low, close, period, 3, 3), theirs, strict=True):
+        assert_matches(ours_output, their_output, 100.0)
+
+
+def test_flat_windows_far_from_the_start_have_exactly_zero_band_width() -> None:
+    _, _, close = _long_series_with_flat_stretches()
+    upper, middle, lower = volatility.bollinger(close, 20)
+    flat = slice(17_777 + 19, 17_777 + 300)
+    assert np.all(upper[flat] == middle[flat]) and np.all(lower[flat] == middle[flat])
+    np.testing.assert_allclose(middle[flat], close[17_777], rtol=1e-15)

@@ -182,8 +182,14 @@ def test_volume_oscillator_matches_talib_emas_on_real_data(name):
 
 @pytest.mark.parametrize("bars", [_bars("eth"), _random_bars(3)], ids=["eth", "random"])
 def test_streaming_volume_oscillator_equals_vectorised(bars):
+    """Within 1e-12 of the value or of one percentage point: the oscillator crosses zero, and the vectorised EMAs add
+    in a different order than one bar at a time (a few units in the last place of the volume averages)."""
     expected = volume_oscillator(bars["volume"], 12, 26)
-    np.testing.assert_array_equal(_stream(VolumeOscillator(12, 26), bars["volume"]), expected)
+    streamed = _stream(VolumeOscillator(12, 26), bars["volume"])
+    np.testing.assert_array_equal(np.isnan(streamed), np.isnan(expected))
+    known = ~np.isnan(expected)
+    assert known.any()
+    assert np.all(np.abs(streamed[known] - expected[known]) <= 1e-12 * np.maximum(np.abs(expected[known]), 1.0))
 
 
 # --- bad input -----------------------------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ def number(name: str, value: Any, minimum: float | None = None) -> float:
 
 def scalar(name: str, value: Any) -> float:
     """One streamed observation as ``float``; refuse NaN, infinity and non-numbers."""
+    if type(value) is float and value - value == 0.0:  # the common case, a finite float (NaN/inf give NaN here)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _refuse(f"{name} must be a number, got {value!r}", name=name)
     result = float(value)

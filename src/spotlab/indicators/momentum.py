@@ -10,7 +10,9 @@ Formulas (x = close, p = period):
 
 Invariants:
 - Outputs are float64 arrays as long as the input; the streaming classes fed the same bars return the same numbers
-  (RSI bit for bit; Stochastic within ~1e-15 relative), NaN exactly where the vectorised output is NaN.
+  up to float rounding (within ~1e-14 relative), NaN exactly where the vectorised output is NaN.
+- The vectorised forms run no Python loop over the bars (Wilder averages through ``_kernels.linear_recurrence``,
+  highest/lowest and SMA stages through its window kernels).
 - Streaming state is bounded by the periods (one window per stage), whatever the series length.
 - Bad input raises ``SpotlabError(INVALID_ARGUMENT)`` (see ``_checks``).
 """
@@ -21,10 +23,9 @@ import math
 from collections import deque
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from spotlab.indicators import _checks
-from spotlab.indicators.trend import SMA
+from spotlab.indicators._kernels import linear_recurrence, sequential_sum, window_max, window_min, window_sum
 
 __all__ = ["RSI", "Stochastic", "rsi", "stochastic"]
 
@@ -40,17 +41,25 @@ def rsi(close, period: int = 14) -> np.ndarray:
     size = _checks.period("period", period, minimum=2)
     _checks.long_enough("close", len(values), size + 1, f"period={size} needs period+1 closes")
     out = _checks.nan_array(len(values))
-    state = _WilderRsi(size)
-    previous = float(values[0])
-    for index in range(1, len(values)):
-        current = float(values[index])
-        out[index] = state.step(current - previous)
-        previous = current
+    changes = np.diff(values)
+    moves = np.empty((2, len(changes)))
+    np.maximum(changes, 0.0, out=moves[0])  # gains
+    np.negative(changes, out=moves[1])
+    np.maximum(moves[1], 0.0, out=moves[1])  # losses
+    seeds = [sequential_sum(moves[0, :size]) / size, sequential_sum(moves[1, :size]) / size]
+    averages = linear_recurrence(moves[:, size:], (size - 1) / size, seeds, gain=1.0 / size)
+    out[size] = _rsi_value(*seeds)
+    total = averages[0] + averages[1]
+    np.divide(averages[0], total, out=averages[1], where=total != 0.0)
+    averages[1][total == 0.0] = 0.0
+    np.multiply(averages[1], 100.0, out=out[size + 1 :])
     return out
 
 
 class _WilderRsi:
     """Wilder's average gain/loss in TA-Lib's exact arithmetic; ``step`` takes one price change."""
+
+    __slots__ = ("period", "_count", "_gain", "_loss")
 
     def __init__(self, period: int) -> None:
         self.period = period
@@ -76,6 +85,8 @@ class _WilderRsi:
 
 class RSI:
     """Streaming RSI; ``update(close)`` returns the newest value (NaN for the first ``period`` closes)."""
+
+    __slots__ = ("period", "_state", "_previous")
 
     def __init__(self, period: int = 14) -> None:
         self.period = _checks.period("period", period, minimum=2)
@@ -104,7 +115,7 @@ def _fast_k(close: float, highest: float, lowest: float) -> float:
 def _sma_ignoring_warmup(values: np.ndarray, start: int, period: int) -> np.ndarray:
     """SMA of ``values[start:]`` placed back at its indices (NaN before ``start + period - 1``)."""
     out = _checks.nan_array(len(values))
-    out[start + period - 1 :] = sliding_window_view(values[start:], period).sum(axis=1) / period
+    np.divide(window_sum(values[start:], period), period, out=out[start + period - 1 :])
     return out
 
 
@@ -117,47 +128,52 @@ def stochastic(
     length = _checks.same_length(high=highs, low=lows, close=closes)
     first = k_period + k_smooth + d_period - 3
     _checks.long_enough("close", length, first + 1, f"k_period + k_smooth + d_period - 2 = {first + 1}")
-    highest = sliding_window_view(highs, k_period).max(axis=1)
-    lowest = sliding_window_view(lows, k_period).min(axis=1)
-    spread = (highest - lowest) / 100.0
+    highest = window_max(highs, k_period)
+    lowest = window_min(lows, k_period)
+    spread = np.subtract(highest, lowest, out=highest)
+    np.divide(spread, 100.0, out=spread)
     fast = _checks.nan_array(length)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fast[k_period - 1 :] = np.where(spread != 0.0, (closes[k_period - 1 :] - lowest) / spread, 0.0)
+    position = np.subtract(closes[k_period - 1 :], lowest, out=lowest)
+    fast_k = fast[k_period - 1 :]
+    fast_k[:] = 0.0
+    np.divide(position, spread, out=fast_k, where=spread != 0.0)
     slow_k = _sma_ignoring_warmup(fast, k_period - 1, k_smooth)
     slow_d = _sma_ignoring_warmup(slow_k, k_period + k_smooth - 2, d_period)
     slow_k[:first] = np.nan
     return slow_k, slow_d
 
 
-class _Smoother:
-    """SMA stage that passes values straight through for period 1 (TA-Lib's MA of period 1 is a copy)."""
-
-    def __init__(self, period: int) -> None:
-        self._sma = SMA(period) if period > 1 else None
-
-    def update(self, value: float) -> float:
-        return value if self._sma is None else self._sma.update(value)
-
-
 class Stochastic:
-    """Streaming slow stochastic; ``update(high, low, close)`` returns ``(%K, %D)``."""
+    """Streaming slow stochastic; ``update(high, low, close)`` returns ``(%K, %D)``.
+
+    Keeps the last ``k_period`` highs and lows, the last ``k_smooth`` fast %K values and the last ``d_period`` slow %K
+    values; each SMA stage adds its (short) window afresh on every bar, so nothing drifts.
+    """
+
+    __slots__ = ("k_period", "k_smooth", "d_period", "_highs", "_lows", "_fast", "_slow")
 
     def __init__(self, k_period: int = 5, k_smooth: int = 3, d_period: int = 3) -> None:
         self.k_period, self.k_smooth, self.d_period = _stochastic_periods(k_period, k_smooth, d_period)
         self._highs: deque[float] = deque(maxlen=self.k_period)
         self._lows: deque[float] = deque(maxlen=self.k_period)
-        self._smooth_k = _Smoother(self.k_smooth)
-        self._smooth_d = _Smoother(self.d_period)
+        self._fast: deque[float] = deque(maxlen=self.k_smooth)
+        self._slow: deque[float] = deque(maxlen=self.d_period)
 
     def update(self, high: float, low: float, close: float) -> tuple[float, float]:
-        bar_high, bar_low = _checks.scalar("high", high), _checks.scalar("low", low)
-        bar_close = _checks.scalar("close", close)
-        self._highs.append(bar_high)
-        self._lows.append(bar_low)
-        if len(self._highs) < self.k_period:
+        scalar = _checks.scalar
+        bar_high, bar_low, bar_close = scalar("high", high), scalar("low", low), scalar("close", close)
+        highs, lows = self._highs, self._lows
+        highs.append(bar_high)
+        lows.append(bar_low)
+        if len(highs) < self.k_period:
             return math.nan, math.nan
-        slow_k = self._smooth_k.update(_fast_k(bar_close, max(self._highs), min(self._lows)))
-        if math.isnan(slow_k):
+        fast = self._fast
+        fast.append(_fast_k(bar_close, max(highs), min(lows)))
+        if len(fast) < self.k_smooth:
             return math.nan, math.nan
-        slow_d = self._smooth_d.update(slow_k)
-        return (math.nan, math.nan) if math.isnan(slow_d) else (slow_k, slow_d)
+        slow_k = sum(fast) / self.k_smooth
+        slow = self._slow
+        slow.append(slow_k)
+        if len(slow) < self.d_period:
+            return math.nan, math.nan
+        return slow_k, sum(slow) / self.d_period

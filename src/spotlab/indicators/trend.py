@@ -3,7 +3,8 @@
 Formulas (x = the input series, p = period, values at index i):
 - SMA: mean(x[i-p+1 .. i]); warm-up NaN at indices < p-1.
 - EMA: k = 2/(p+1); seeded at index p-1 with SMA(x[0..p-1]); then e_i = (x_i - e_{i-1})*k + e_{i-1}
-  (TA-Lib's arithmetic order, so both paths run the same float operations); NaN at indices < p-1.
+  (the streaming class in TA-Lib's arithmetic order; the vectorised form as e_i = (1-k)*e_{i-1} + k*x_i, run in
+  blocks by ``_kernels.linear_recurrence``); NaN at indices < p-1.
 - WMA: sum_j (j+1)*x[i-p+1+j] / (p(p+1)/2), newest value weighted p; NaN at indices < p-1.
 - MACD(fast, slow, signal): TA-Lib's alignment. Both EMAs are seeded at index slow-1, the fast one with the SMA
   of the ``fast`` values ending there (not of the first ``fast`` values). line = fastEMA - slowEMA; signal =
@@ -12,7 +13,10 @@ Formulas (x = the input series, p = period, values at index i):
 
 Invariants:
 - Every vectorised function returns float64 arrays as long as its input; the streaming class fed the same values
-  one at a time returns the same numbers (EMA/MACD bit for bit; SMA/WMA within ~1e-15 relative).
+  one at a time returns the same numbers up to float rounding (a few units in the last place: within ~1e-14 relative
+  for SMA/EMA/WMA; MACD, a difference of price-sized EMAs, within ~1e-14 of the price level).
+- The vectorised forms run no Python loop over the bars (window sums by doubling, recursions as blocked matrix
+  products, see ``_kernels``); only the seed windows (``period`` values) are added one by one, as TA-Lib does.
 - Streaming state is bounded: at most one window of ``period`` values, whatever the series length.
 - Bad input (non-1-D, NaN/inf, period below TA-Lib's minimum, series shorter than one output needs) raises
   ``SpotlabError(INVALID_ARGUMENT)``; streaming ``update`` refuses NaN/inf.
@@ -21,12 +25,13 @@ Invariants:
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from spotlab.indicators import _checks
+from spotlab.indicators._kernels import linear_recurrence, sequential_sum, weighted_window_sum, window_sum
 
 __all__ = ["EMA", "MACD", "SMA", "WMA", "ema", "macd", "sma", "wma"]
 
@@ -42,24 +47,18 @@ def sma(close, period: int) -> np.ndarray:
     """Simple moving average (TA-Lib ``SMA``)."""
     values, size = _prepared(close, period)
     out = _checks.nan_array(len(values))
-    out[size - 1 :] = sliding_window_view(values, size).sum(axis=1) / size
+    np.divide(window_sum(values, size), size, out=out[size - 1 :])
     return out
 
 
 def _ema_from(values: np.ndarray, seed: float, start: int, k: float, out: np.ndarray) -> None:
-    """Write the EMA recursion into ``out[start:]`` given its value ``seed`` at ``start``."""
-    previous = seed
-    out[start] = previous
-    for index in range(start + 1, len(values)):
-        previous = (float(values[index]) - previous) * k + previous
-        out[index] = previous
+    """Write the EMA recursion e = e*(1-k) + x*k into ``out[start:]`` given its value ``seed`` at ``start``."""
+    out[start] = seed
+    out[start + 1 :] = linear_recurrence(values[start + 1 :], 1.0 - k, seed, gain=k)
 
 
-def _sequential_mean(values) -> float:
-    total = 0.0
-    for value in values:
-        total += float(value)
-    return total / len(values)
+def _sequential_mean(values: np.ndarray) -> float:
+    return sequential_sum(values) / len(values)
 
 
 def ema(close, period: int) -> np.ndarray:
@@ -74,8 +73,7 @@ def wma(close, period: int) -> np.ndarray:
     """Linearly weighted moving average, newest value weighted ``period`` (TA-Lib ``WMA``)."""
     values, size = _prepared(close, period)
     out = _checks.nan_array(len(values))
-    weights = np.arange(1, size + 1, dtype=np.float64)
-    out[size - 1 :] = (sliding_window_view(values, size) * weights).sum(axis=1) / (size * (size + 1) / 2)
+    np.divide(weighted_window_sum(values, size), size * (size + 1) / 2, out=out[size - 1 :])
     return out
 
 
@@ -105,33 +103,36 @@ def macd(close, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[np.nda
 class SMA:
     """Streaming SMA: a window of ``period`` values and a compensated (Neumaier) running sum."""
 
+    __slots__ = ("period", "_window", "_sum", "_compensation")
+
     def __init__(self, period: int) -> None:
         self.period = _checks.period("period", period, minimum=2)
         self._window: deque[float] = deque()
         self._sum = 0.0
         self._compensation = 0.0
 
-    def _add(self, value: float) -> None:
-        total = self._sum + value
-        if abs(self._sum) >= abs(value):
-            self._compensation += (self._sum - total) + value
-        else:
-            self._compensation += (value - total) + self._sum
-        self._sum = total
-
     def update(self, close: float) -> float:
         value = _checks.scalar("close", close)
-        self._window.append(value)
-        self._add(value)
-        if len(self._window) > self.period:
-            self._add(-self._window.popleft())
-        if len(self._window) < self.period:
+        window = self._window
+        window.append(value)
+        total, compensation = self._sum, self._compensation
+        for term in (value, -window.popleft()) if len(window) > self.period else (value,):
+            new_total = total + term
+            if abs(total) >= abs(term):
+                compensation += (total - new_total) + term
+            else:
+                compensation += (term - new_total) + total
+            total = new_total
+        self._sum, self._compensation = total, compensation
+        if len(window) < self.period:
             return math.nan
-        return (self._sum + self._compensation) / self.period
+        return (total + compensation) / self.period
 
 
 class _EmaState:
     """The EMA recursion for any period >= 1 (MACD's signal may be 1): SMA seed, then TA-Lib's update."""
+
+    __slots__ = ("period", "_k", "_seed_total", "_count", "value")
 
     def __init__(self, period: int) -> None:
         self.period = period
@@ -147,12 +148,15 @@ class _EmaState:
             if self._count == self.period:
                 self.value = self._seed_total / self.period
             return self.value
-        self.value = (value - self.value) * self._k + self.value
-        return self.value
+        previous = self.value
+        self.value = previous = (value - previous) * self._k + previous
+        return previous
 
 
 class EMA:
     """Streaming EMA: collects the first ``period`` values for the SMA seed, then runs the recursion."""
+
+    __slots__ = ("period", "_state")
 
     def __init__(self, period: int) -> None:
         self.period = _checks.period("period", period, minimum=2)
@@ -165,21 +169,26 @@ class EMA:
 class WMA:
     """Streaming WMA: a window of ``period`` values, weighted on each update (O(period) time, bounded state)."""
 
+    __slots__ = ("period", "_window", "_weights", "_divisor")
+
     def __init__(self, period: int) -> None:
         self.period = _checks.period("period", period, minimum=2)
         self._window: deque[float] = deque(maxlen=self.period)
-        self._weights = np.arange(1, self.period + 1, dtype=np.float64)
+        self._weights = [float(weight) for weight in range(1, self.period + 1)]
         self._divisor = self.period * (self.period + 1) / 2
 
     def update(self, close: float) -> float:
-        self._window.append(_checks.scalar("close", close))
-        if len(self._window) < self.period:
+        window = self._window
+        window.append(_checks.scalar("close", close))
+        if len(window) < self.period:
             return math.nan
-        return float((np.fromiter(self._window, np.float64, self.period) * self._weights).sum() / self._divisor)
+        return sum(map(operator.mul, window, self._weights)) / self._divisor
 
 
 class MACD:
     """Streaming MACD; ``update`` returns ``(macd, signal, histogram)``, NaN until index slow+signal-2."""
+
+    __slots__ = ("fast", "slow", "signal", "_recent", "_fast_ema", "_slow_ema", "_signal_ema")
 
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         self.fast, self.slow, self.signal = _macd_periods(fast, slow, signal)

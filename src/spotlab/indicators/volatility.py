@@ -2,7 +2,8 @@
 
 Formulas (p = period):
 - Bollinger (TA-Lib ``BBANDS`` with SMA): middle = SMA(close, p); sd = population standard deviation of the same
-  window, computed from deviations to the window mean (two-pass, so a flat window gives exactly 0);
+  window (vectorised: mean(d^2) - mean(d)^2 of the deviations d from a nearby close, see
+  ``_kernels.window_variance``; streaming: two-pass over the window); a flat window gives exactly 0 both ways;
   upper/lower = middle +/- stddev*sd. NaN at indices < p-1.
 - True range at i >= 1: max(high_i - low_i, |close_{i-1} - high_i|, |close_{i-1} - low_i|).
 - ATR (TA-Lib ``ATR``): first value at index p = mean(TR_1..TR_p); then atr = (atr*(p-1) + TR)/p.
@@ -15,7 +16,10 @@ Formulas (p = period):
 
 Invariants:
 - Outputs are float64 arrays as long as the input; streaming classes fed the same bars return the same numbers
-  (ATR/ADX bit for bit, Bollinger within ~1e-15 relative) and NaN exactly where the vectorised output is NaN.
+  up to float rounding (within ~1e-14 relative) and NaN exactly where the vectorised output is NaN.
+- The vectorised forms run no Python loop over the bars: Wilder smoothing goes through
+  ``_kernels.linear_recurrence`` (ADX's bars without a DX are left out of its average and the previous value carried),
+  DX is computed as 100*|+DM - -DM|/(+DM + -DM) (the DIs' common 100/TR cancels).
 - Streaming state is bounded by the period (at most one window), whatever the series length.
 - Bad input raises ``SpotlabError(INVALID_ARGUMENT)`` (see ``_checks``).
 """
@@ -26,9 +30,9 @@ import math
 from collections import deque
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from spotlab.indicators import _checks
+from spotlab.indicators._kernels import linear_recurrence, sequential_sum, window_sum, window_variance
 
 __all__ = ["ADX", "ATR", "Bollinger", "adx", "atr", "bollinger", "true_range"]
 
@@ -42,31 +46,35 @@ def bollinger(close, period: int = 20, stddev: float = 2.0) -> tuple[np.ndarray,
     size, width = _bollinger_parameters(period, stddev)
     values = _checks.series("close", close)
     _checks.long_enough("close", len(values), size, f"period={size}")
-    windows = sliding_window_view(values, size)
-    mean = windows.sum(axis=1) / size
-    deviation = np.sqrt(((windows - mean[:, None]) ** 2).sum(axis=1) / size) * width
     upper, middle, lower = (_checks.nan_array(len(values)) for _ in range(3))
-    middle[size - 1 :] = mean
-    upper[size - 1 :] = mean + deviation
-    lower[size - 1 :] = mean - deviation
+    mean = np.divide(window_sum(values, size), size, out=middle[size - 1 :])
+    deviation = np.sqrt(window_variance(values, size))
+    np.multiply(deviation, width, out=deviation)
+    np.add(mean, deviation, out=upper[size - 1 :])
+    np.subtract(mean, deviation, out=lower[size - 1 :])
     return upper, middle, lower
 
 
 class Bollinger:
     """Streaming Bollinger Bands; ``update(close)`` returns ``(upper, middle, lower)`` (O(period) per update)."""
 
+    __slots__ = ("period", "stddev", "_window")
+
     def __init__(self, period: int = 20, stddev: float = 2.0) -> None:
         self.period, self.stddev = _bollinger_parameters(period, stddev)
         self._window: deque[float] = deque(maxlen=self.period)
 
     def update(self, close: float) -> tuple[float, float, float]:
-        self._window.append(_checks.scalar("close", close))
-        if len(self._window) < self.period:
+        window = self._window
+        window.append(_checks.scalar("close", close))
+        period = self.period
+        if len(window) < period:
             return math.nan, math.nan, math.nan
-        window = np.fromiter(self._window, np.float64, self.period)
-        mean = window.sum() / self.period
-        deviation = float(np.sqrt(((window - mean) ** 2).sum() / self.period) * self.stddev)
-        mean = float(mean)
+        mean = sum(window) / period
+        squares = 0.0
+        for value in window:
+            squares += (value - mean) * (value - mean)
+        deviation = math.sqrt(squares / period) * self.stddev
         return mean + deviation, mean, mean - deviation
 
 
@@ -82,15 +90,24 @@ def _true_range(high: float, low: float, previous_close: float) -> float:
 
 def true_range(high, low, close) -> np.ndarray:
     """True range per bar (TA-Lib ``TRANGE``): NaN at index 0."""
-    highs, lows, closes = _bars(high, low, close)
+    return _true_ranges(*_bars(high, low, close))
+
+
+def _true_ranges(highs: np.ndarray, lows: np.ndarray, closes: np.ndarray) -> np.ndarray:
     out = _checks.nan_array(len(closes))
-    previous = closes[:-1]
-    out[1:] = np.maximum.reduce([highs[1:] - lows[1:], np.abs(previous - highs[1:]), np.abs(previous - lows[1:])])
+    previous, bar_high, bar_low = closes[:-1], highs[1:], lows[1:]
+    ranges = np.subtract(bar_high, bar_low, out=out[1:])
+    gap = np.subtract(previous, bar_high)
+    np.maximum(ranges, np.abs(gap, out=gap), out=ranges)
+    np.subtract(previous, bar_low, out=gap)
+    np.maximum(ranges, np.abs(gap, out=gap), out=ranges)
     return out
 
 
 class _WilderAverage:
     """Mean of the first ``period`` inputs, then avg = (avg*(p-1) + x)/p, in TA-Lib's float order."""
+
+    __slots__ = ("period", "_count", "_total", "value")
 
     def __init__(self, period: int) -> None:
         self.period = period
@@ -114,15 +131,19 @@ def atr(high, low, close, period: int = 14) -> np.ndarray:
     size = _checks.period("period", period)
     ranges = true_range(high, low, close)
     _checks.long_enough("close", len(ranges), size + 1, f"period={size} needs period+1 bars")
+    if size == 1:
+        return ranges  # (atr*0 + TR)/1: the true range itself
     out = _checks.nan_array(len(ranges))
-    average = _WilderAverage(size)
-    for index in range(1, len(ranges)):
-        out[index] = average.step(float(ranges[index]))
+    seed = sequential_sum(ranges[1 : size + 1]) / size
+    out[size] = seed
+    out[size + 1 :] = linear_recurrence(ranges[size + 1 :], (size - 1) / size, seed, gain=1.0 / size)
     return out
 
 
 class ATR:
     """Streaming ATR; ``update(high, low, close)`` returns the newest value (NaN for the first ``period`` bars)."""
+
+    __slots__ = ("period", "_average", "_previous_close")
 
     def __init__(self, period: int = 14) -> None:
         self.period = _checks.period("period", period)
@@ -130,16 +151,18 @@ class ATR:
         self._previous_close: float | None = None
 
     def update(self, high: float, low: float, close: float) -> float:
-        bar_high, bar_low = _checks.scalar("high", high), _checks.scalar("low", low)
-        bar_close = _checks.scalar("close", close)
+        scalar = _checks.scalar
+        bar_high, bar_low, bar_close = scalar("high", high), scalar("low", low), scalar("close", close)
         previous, self._previous_close = self._previous_close, bar_close
         if previous is None:
             return math.nan
-        return self._average.step(_true_range(bar_high, bar_low, previous))
+        return self._average.step(max(bar_high - bar_low, abs(previous - bar_high), abs(previous - bar_low)))
 
 
 class _DirectionalState:
     """TA-Lib's ADX recursion, one bar at a time; ``step`` returns the ADX (NaN during the 2p-1 warm-up bars)."""
+
+    __slots__ = ("period", "_bars", "_previous", "_plus_dm", "_minus_dm", "_tr", "_dx_total", "value")
 
     def __init__(self, period: int) -> None:
         self.period = period
@@ -204,20 +227,60 @@ def adx(high, low, close, period: int = 14) -> np.ndarray:
     size = _checks.period("period", period, minimum=2)
     highs, lows, closes = _bars(high, low, close)
     _checks.long_enough("close", len(closes), 2 * size, f"period={size} needs 2*period bars")
-    out = _checks.nan_array(len(closes))
-    state = _DirectionalState(size)
-    for index, bar in enumerate(zip(highs.tolist(), lows.tolist(), closes.tolist())):
-        out[index] = state.step(*bar)
+    smoothed = _smoothed_directional_sums(highs, lows, closes, size)
+    dx, counted = _directional_index(*smoothed)
+    return _average_dx(dx, counted, size, len(closes))
+
+
+def _smoothed_directional_sums(highs, lows, closes, size: int) -> np.ndarray:
+    """Rows +DM, -DM, TR, Wilder-smoothed; column j is bar ``size + j`` (sums of bars 1..size-1 seed them)."""
+    up = np.subtract(highs[1:], highs[:-1])
+    down = np.subtract(lows[:-1], lows[1:])
+    moves = np.empty((3, len(up)))
+    np.multiply(up, (up > down) & (up > 0.0), out=moves[0])
+    np.multiply(down, (down > up) & (down > 0.0), out=moves[1])
+    moves[2] = _true_ranges(highs, lows, closes)[1:]
+    seeds = [sequential_sum(row[: size - 1]) for row in moves]
+    return linear_recurrence(moves[:, size - 1 :], 1.0 - 1.0 / size, seeds)
+
+
+def _directional_index(plus: np.ndarray, minus: np.ndarray, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DX per bar and whether it counts (TA-Lib skips bars whose smoothed TR or DI sum is 0).
+
+    DX = 100*|+DI - -DI|/(+DI + -DI) with DI = 100*DM/TR; the 100/TR cancels, so it is computed from the DMs.
+    """
+    total = np.add(plus, minus)
+    counted = (ranges != 0.0) & (total != 0.0)
+    dx = np.subtract(plus, minus)
+    np.abs(dx, out=dx)
+    np.multiply(dx, 100.0, out=dx)
+    np.divide(dx, total, out=dx, where=counted)
+    dx[~counted] = 0.0
+    return dx, counted
+
+
+def _average_dx(dx: np.ndarray, counted: np.ndarray, size: int, length: int) -> np.ndarray:
+    """ADX from DX of bars size.. : mean of the first ``size`` (uncounted as 0), then Wilder's average of counted."""
+    out = _checks.nan_array(length)
+    seed = sequential_sum(dx[:size]) / size
+    out[2 * size - 1] = seed
+    later, later_counted = dx[size:], counted[size:]
+    averages = np.empty(int(later_counted.sum()) + 1)
+    averages[0] = seed
+    averages[1:] = linear_recurrence(later[later_counted], (size - 1) / size, seed, gain=1.0 / size)
+    out[2 * size :] = averages[np.cumsum(later_counted)]
     return out
 
 
 class ADX:
     """Streaming ADX; ``update(high, low, close)`` returns the newest value (NaN for the first 2*period-1 bars)."""
 
+    __slots__ = ("period", "_state")
+
     def __init__(self, period: int = 14) -> None:
         self.period = _checks.period("period", period, minimum=2)
         self._state = _DirectionalState(self.period)
 
     def update(self, high: float, low: float, close: float) -> float:
-        bar_high, bar_low = _checks.scalar("high", high), _checks.scalar("low", low)
-        return self._state.step(bar_high, bar_low, _checks.scalar("close", close))
+        scalar = _checks.scalar
+        return self._state.step(scalar("high", high), scalar("low", low), scalar("close", close))

@@ -1,7 +1,8 @@
 """Volume indicators: OBV, session-anchored VWAP and the volume oscillator, vectorised and streaming.
 
 Each indicator is a function over whole NumPy arrays and a class updated one bar at a time; fed the same bars,
-the class returns exactly the numbers the function does (both do the same float64 operations in the same order).
+the class returns the numbers the function does: OBV and VWAP exactly (the same float64 operations in the same
+order), the volume oscillator up to the rounding of its EMAs (see ``trend``).
 
 Invariants:
 - Inputs are validated by ``_checks``: 1-D, finite (a NaN gap is refused with its index), equal lengths, integer
@@ -10,7 +11,7 @@ Invariants:
 - Warm-up bars are NaN; an output at bar ``t`` depends only on bars ``0..t`` (no look-ahead).
 - ``obv`` equals TA-Lib's ``OBV`` (first value = first volume, no warm-up NaN).
 - ``volume_oscillator`` uses ``trend``'s TA-Lib-seeded EMA (the SMA of the first ``period`` values, then
-  ``ema = (x - ema) * 2 / (period + 1) + ema``), so it shares its numbers and its bit-exact streaming twin.
+  ``ema = (x - ema) * 2 / (period + 1) + ema``), so it shares its numbers and its streaming twin.
 - Timestamps are UTC nanoseconds since the Unix epoch (integers or ``datetime64``), strictly increasing.
 
 Limitation: VWAP sessions are fixed-length and anchored at the Unix epoch (1970-01-01T00:00Z), so ``"1d"`` starts at
@@ -53,6 +54,8 @@ def obv(close: Any, volume: Any) -> np.ndarray:
 
 class OBV:
     """Streaming on-balance volume; ``update`` returns the same value ``obv`` gives at that bar."""
+
+    __slots__ = ("_previous_close", "_value")
 
     def __init__(self) -> None:
         self._previous_close: float | None = None

@@ -1,4 +1,4 @@
-"""The history read model: orders, fills, trades, deposits and withdrawals in SQL, fed by the event log.
+"""The history read model: orders, fills, trades, candles, deposits and withdrawals in SQL, fed by the event log.
 
 ``History.open(store_url)`` opens the tables beside the exchange's log
 (``spotlab.store.sql.sql_engine(store_url, "history")``); ``attach(exchange)`` subscribes
@@ -6,6 +6,14 @@ to the exchange's durable events, catches up from the log after the checkpoint, 
 from then on a projector thread applies new events in batches. Queries are answered
 from SQL (``spotlab.store.history_queries``); the 24 h ticker from a rolling window in
 memory (``spotlab.marketdata.ticker``), rebuilt at attach from the last day of trades.
+
+Candles (``spotlab.marketdata.candles``) of every interval are built from the trades of
+each batch by a ``CandleBook`` in memory and upserted in the batch's transaction, so they
+are rebuilt from the log whenever the rest is; at attach the newest candle of each
+(market, interval) is reloaded to continue it. A candle closes when a later trade
+arrives, or by the clock: ``close_candles_until(now)``, which the projector also calls
+by itself every ``close_check_seconds`` when ``attach`` is given the exchange's clock.
+``subscribe_candles`` tells others (streams, alerts) after each commit.
 
 Invariants
 - Every event is applied exactly once, in sequence order: the live feed is subscribed
@@ -17,7 +25,15 @@ Invariants
   checkpoint never passes an unapplied event, ``failure`` says why, and waits for
   later events return ``False``. Reopening resumes from the checkpoint.
 - A checkpoint that does not match the log (a fresh log beside an old history file)
-  makes ``attach`` rebuild the projection from the start of the log.
+  makes ``attach`` rebuild the projection from the start of the log; so does a history
+  file made before candles existed (it has no candles table).
+- The clock closes a candle only when it is safe: the clock is read first, then the
+  exchange's last sequence number, and candles close only if the projector has applied
+  that far (a command stamped earlier has its sequence number by then). Should a trade
+  still arrive in a period the clock closed, the candle is amended (see ``CandleBook``).
+- Candle subscribers run on the projector thread (or the caller's, for
+  ``close_candles_until``) after the commit, one at a time; one that raises is logged
+  and does not stop the projector or the others.
 - The subscriber callback runs on the store's writer thread and only appends to a queue.
 - ``applied_seq`` only grows; ``wait(seq)`` / ``wait_async(seq)`` give read-your-writes:
   after a command returned events up to ``seq``, waiting for ``seq`` then reading shows them.
@@ -32,7 +48,8 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -42,6 +59,7 @@ import sqlalchemy as sa
 from spotlab.core.events import Event
 from spotlab.core.orders import Order, order_of
 from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.marketdata.candles import Candle, CandleBook
 from spotlab.marketdata.ticker import MINUTE_NS, WINDOW_MINUTES, MarketTickers
 from spotlab.store import history_tables as t
 from spotlab.store.history_projection import Batch, Projection
@@ -49,9 +67,13 @@ from spotlab.store.history_queries import AccountFill, DepositView, HistoryReade
 from spotlab.store.sql import sql_engine
 
 if TYPE_CHECKING:
+    from spotlab.clock import Clock
     from spotlab.exchange.service import Exchange
 
-__all__ = ["AccountFill", "DepositView", "History", "Page", "TickerView"]
+__all__ = ["AccountFill", "CandleCallback", "DepositView", "History", "Page", "TickerView"]
+
+#: ``callback(updated, closed)``: candles changed (still current) and candles closed, oldest first.
+CandleCallback = Callable[[list[Candle], list[Candle]], None]
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +106,24 @@ class History(HistoryReader):
         self._unsubscribe = None
         self._thread: threading.Thread | None = None
         self._caught_up = threading.Event()
+        self._candles = CandleBook()
+        self._candle_lock = threading.Lock()  # one batch or clock close at a time: the book, its rows, the news
+        self._candle_subscribers: list[CandleCallback] = []
+        self._clock: Clock | None = None
+        self._close_check_seconds = 1.0
+        self._without_candles = False  # a file made before candles existed: rebuilt at attach
 
     @classmethod
     def open(cls, store_url: str | None) -> History:
         """Open (or create) the history tables beside the store at ``store_url`` (``None``: in memory)."""
         engine = sql_engine(store_url, "history")
         try:
+            schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
+            had_candles = sa.inspect(engine).has_table(t.candles.name, schema=schema)
             t.metadata.create_all(engine)
-            return cls(engine)
+            history = cls(engine)
+            history._without_candles = not had_candles and history._applied > 0
+            return history
         except BaseException:
             engine.dispose()
             raise
@@ -133,20 +165,82 @@ class History(HistoryReader):
                 if waiter in self._async_waiters:
                     self._async_waiters.remove(waiter)
 
+    # -- candles ----------------------------------------------------------------------------
+
+    def subscribe_candles(self, callback: CandleCallback) -> Callable[[], None]:
+        """Call ``callback(updated, closed)`` after each commit that changed candles; returns an unsubscribe function.
+
+        ``updated``: copies of the candles the batch changed that are still current, one per
+        (market, interval), mostly open ones (``closed`` is ``False``; ``True`` only for a late
+        trade amending a candle the clock had closed). ``closed``: copies of the candles closed
+        by the batch's trades or by the clock (``closed`` is ``True``), oldest first; each
+        candle is reported closed once. The callback runs on the projector thread (on the
+        caller's thread for ``close_candles_until``), after the rows are committed, so
+        ``candles()`` already shows them, and before ``wait`` for the batch's events returns
+        (``applied_seq`` still names the batch before). Keep it quick (hand work to a queue);
+        an exception in it is logged and ignored.
+        """
+        with self._candle_lock:
+            self._candle_subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._candle_lock:
+                if callback in self._candle_subscribers:
+                    self._candle_subscribers.remove(callback)
+
+        return unsubscribe
+
+    def close_candles_until(self, now_ns: int) -> list[Candle]:
+        """Close (store and announce) every open candle whose period ended at or before ``now_ns``.
+
+        For a period that ends without a later trade. The caller vouches that no trade before
+        ``now_ns`` is still on its way (the projector's own periodic check makes sure of it).
+        Returns the closed candles.
+        """
+        with self._candle_lock:
+            closed = self._candles.close_until(now_ns)
+            if closed:
+                with self._db_lock, self._engine.begin() as conn:
+                    t.upsert_candles(conn, [t.candle_row(c) for c in closed])
+                self._tell_candles([], closed)
+        return closed
+
+    def candle_book(self) -> tuple[int, CandleBook]:
+        """``(applied_seq, book)``: a copy of the current candles, exactly as of event ``applied_seq``."""
+        with self._candle_lock:
+            return self._applied, self._candles.copy()
+
+    def _tell_candles(self, updated: list[Candle], closed: list[Candle]) -> None:
+        for callback in list(self._candle_subscribers):
+            try:
+                callback(updated, closed)
+            except Exception:  # a subscriber's bug must not stop the projector or the others
+                log.exception("candle subscriber %r raised; it misses this update", callback)
+
+    def _close_due_candles(self) -> None:
+        """The clock's close: only once the projector has applied every event stamped before ``now``."""
+        now = self._clock.now_ns()
+        if self._applied >= self._exchange.last_sequence:
+            self.close_candles_until(now)
+
     # -- lifecycle --------------------------------------------------------------------------
 
-    def attach(self, exchange: Exchange) -> None:
+    def attach(self, exchange: Exchange, clock: Clock | None = None, close_check_seconds: float = 1.0) -> None:
         """Follow ``exchange``'s durable events; returns once the log as it was is caught up.
 
-        Raises ``STORE_UNAVAILABLE`` if the projection fails while catching up.
+        With ``clock`` (the exchange's), the projector closes candles whose period ended without a
+        later trade, checking every ``close_check_seconds``. Raises ``STORE_UNAVAILABLE`` if the
+        projection fails while catching up.
         """
         if self._exchange is not None or self._closed:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a history follows one exchange, once; open a new one")
         self._exchange = exchange
-        if not self._checkpoint_matches(exchange):
+        self._clock, self._close_check_seconds = clock, close_check_seconds
+        if self._without_candles or not self._checkpoint_matches(exchange):
             self._rebuild()
         self._projection = Projection(self._load_open_orders(), self._applied)
         self._load_tickers()
+        self._load_candles()
         self._unsubscribe = exchange.subscribe(self._enqueue)
         self._thread = threading.Thread(target=self._run, name="spotlab-history", daemon=True)
         self._thread.start()
@@ -218,32 +312,51 @@ class History(HistoryReader):
         return True
 
     def _follow(self) -> None:
+        check = self._clock is not None
+        next_check = time.monotonic()
         while True:
             with self._queued:
                 while not self._queue and not self._closing:
-                    self._queued.wait()
-                if not self._queue:
+                    if not check:
+                        self._queued.wait()
+                        continue
+                    if time.monotonic() >= next_check:
+                        break
+                    self._queued.wait(max(0.0, next_check - time.monotonic()))
+                if not self._queue and self._closing:
                     return  # closing, and everything queued is applied
                 events, self._queue = self._queue, []
             for start in range(0, len(events), MAX_BATCH):
                 self._apply(events[start : start + MAX_BATCH])
+            if check and time.monotonic() >= next_check:
+                self._close_due_candles()
+                next_check = time.monotonic() + self._close_check_seconds
 
     def _apply(self, events: list[Event]) -> None:
-        batch = self._projection.apply(events)
-        if batch.last is None:
-            return  # only duplicates
-        digest = event_digest(batch.last)
-        self._write(batch, digest)
-        with self._tickers_lock:
-            for trade in batch.trades:
-                self._tickers.add(trade["market"], trade["ts"], trade["price"], trade["quantity"], trade["notional"])
-        with self._state:
-            self._applied, self._digest = batch.last.seq, digest
-            self._advanced.notify_all()
-            self._wake_async_waiters()
+        with self._candle_lock:
+            batch = self._projection.apply(events)
+            if batch.last is None:
+                return  # only duplicates
+            digest = event_digest(batch.last)
+            updated, closed = self._candles.add_many(
+                (trade["market"], trade["ts"], trade["price"], trade["quantity"], trade["notional"])
+                for trade in batch.trades
+            )
+            self._write(batch, digest, [t.candle_row(c) for c in (*closed, *updated)])
+            with self._tickers_lock:
+                for trade in batch.trades:
+                    self._tickers.add(
+                        trade["market"], trade["ts"], trade["price"], trade["quantity"], trade["notional"]
+                    )
+            if updated or closed:
+                self._tell_candles(updated, closed)  # before waiters wake: after wait(seq), they were told
+            with self._state:
+                self._applied, self._digest = batch.last.seq, digest
+                self._advanced.notify_all()
+                self._wake_async_waiters()
 
-    def _write(self, batch: Batch, digest: str) -> None:
-        """The batch's rows and the checkpoint, in one transaction."""
+    def _write(self, batch: Batch, digest: str, candles: list[dict]) -> None:
+        """The batch's rows, its candles and the checkpoint, in one transaction."""
         bulk = self._bulk
         with self._db_lock, self._engine.begin() as conn:
             if batch.new_orders:
@@ -258,6 +371,8 @@ class History(HistoryReader):
             ):
                 if rows:
                     bulk.insert(conn, table, rows)
+            if candles:
+                t.upsert_candles(conn, candles)
             conn.execute(t.checkpoint.update().values(seq=batch.last.seq, digest=digest))
 
     # -- waiters ----------------------------------------------------------------------------
@@ -328,6 +443,25 @@ class History(HistoryReader):
             self._tickers.clear()
             for row in rows:
                 self._tickers.add(*row)
+
+    def _load_candles(self) -> None:
+        """Continue from the newest stored candle of each (market, interval) and each market's newest trade."""
+        c, trades = t.candles.c, t.trades.c
+        newest = (
+            sa.select(c.market, c.interval, sa.func.max(c.open_time).label("open_time"))
+            .group_by(c.market, c.interval)
+            .subquery()
+        )
+        query = sa.select(t.candles).join(
+            newest,
+            sa.and_(c.market == newest.c.market, c.interval == newest.c.interval, c.open_time == newest.c.open_time),
+        )
+        with self._db_lock, self._engine.connect() as conn:
+            candles = [t.candle_of(row) for row in conn.execute(query)]
+            last = conn.execute(sa.select(trades.market, sa.func.max(trades.ts)).group_by(trades.market)).all()
+        book = CandleBook()
+        book.seed(candles, {market: ts for market, ts in last})
+        self._candles = book
 
 
 def _chunks(items: Iterable[Event], size: int) -> Iterator[list[Event]]:

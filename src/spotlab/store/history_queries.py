@@ -11,7 +11,11 @@ Invariants
   limit ``INVALID_ARGUMENT``.
 - Every account-scoped query filters on the account: one account never sees another's
   rows (an order of someone else is "not found").
-- Integers become ``Decimal`` only here, through the market and asset specs.
+- Integers become ``Decimal`` only here, through the market and asset specs (candles
+  stay integers: ``spotlab.marketdata.candles.Candle``; the API converts them).
+- ``candles`` are oldest first, like Binance's klines: from ``start_ns`` on if given,
+  otherwise the newest ``limit`` up to ``end_ns``; both bounds filter on ``open_time``
+  and are inclusive.
 - Orders come back as ``OrderView`` built by ``spotlab.exchange.views.order_view`` from
   the projected record, so they read exactly like the engine's own views (without fills).
   Rejected orders (``OrderRejected``) have no order id and are not listed.
@@ -32,6 +36,7 @@ from spotlab.core.markets import MarketSpec
 from spotlab.core.orders import OrderStatus
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange.views import OrderView, Trade, Withdrawal, order_view
+from spotlab.marketdata.candles import Candle, interval_ns
 from spotlab.marketdata.ticker import MINUTE_NS, MarketTickers
 from spotlab.store import history_tables as t
 
@@ -190,6 +195,38 @@ class HistoryReader:
             ns_to_datetime(stats.first_minute * MINUTE_NS),
             ns_to_datetime(now_ns),
         )
+
+    def candles(
+        self,
+        market: str,
+        interval: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = 500,
+    ) -> list[Candle]:
+        """The market's candles of ``interval``, oldest first, with ``start_ns <= open_time <= end_ns``.
+
+        With ``start_ns``, the first ``limit`` from there; without it, the newest ``limit`` (as Binance).
+        ``UNKNOWN_MARKET`` for an unknown market; ``INVALID_ARGUMENT`` for an unknown interval, a bad
+        limit, or ``start_ns > end_ns``.
+        """
+        spec = self._spec(market)
+        interval_ns(interval)
+        limit = _limit(limit)
+        for name, bound in (("start", start_ns), ("end", end_ns)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+                raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{name} must be an integer time in ns, got {bound!r}")
+        if start_ns is not None and end_ns is not None and start_ns > end_ns:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"start ({start_ns}) is after end ({end_ns})")
+        c = t.candles.c
+        query = sa.select(t.candles).where(c.market == spec.symbol, c.interval == interval)
+        if end_ns is not None:
+            query = query.where(c.open_time <= end_ns)
+        if start_ns is not None:
+            rows = self._read(query.where(c.open_time >= start_ns).order_by(c.open_time).limit(limit))
+        else:
+            rows = self._read(query.order_by(c.open_time.desc()).limit(limit))[::-1]
+        return [t.candle_of(r) for r in rows]
 
     # -- funds --------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ Invariants
   does not follow holds; records read back have ``hold == 0``).
 - A fill's id is ``2 x seq + role`` (role 0 maker, 1 taker) of its ``OrderFilled``
   event: unique, increasing with time, and distinct for the two sides of a self-trade.
+- ``history_candles`` holds one row per (market, interval, open_time): candles are
+  upserted (``upsert_candles``) as their trades arrive, in the batch's transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from spotlab.core.orders import (
     Side,
     TimeInForce,
 )
+from spotlab.marketdata.candles import Candle
 
 metadata = sa.MetaData()
 Int = sa.BigInteger
@@ -124,6 +127,25 @@ withdrawals = sa.Table(
     sa.Index("history_withdrawals_by_account", "account", "seq"),
 )
 
+candles = sa.Table(
+    "history_candles",
+    metadata,
+    sa.Column("market", sa.String(32), primary_key=True),
+    sa.Column("interval", sa.String(4), primary_key=True),
+    sa.Column("open_time", Int, primary_key=True, autoincrement=False),
+    sa.Column("open", Int, nullable=False),
+    sa.Column("high", Int, nullable=False),
+    sa.Column("low", Int, nullable=False),
+    sa.Column("close", Int, nullable=False),
+    sa.Column("base_volume", Int, nullable=False),
+    sa.Column("quote_volume", Int, nullable=False),
+    sa.Column("trade_count", Int, nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False),
+)
+
+#: The columns an upsert of a candle overwrites.
+CANDLE_VALUES = ("open", "high", "low", "close", "base_volume", "quote_volume", "trade_count", "closed")
+
 checkpoint = sa.Table(
     "history_checkpoint",
     metadata,
@@ -133,7 +155,7 @@ checkpoint = sa.Table(
 )
 
 #: Tables holding projected rows (everything but the checkpoint), for a rebuild.
-PROJECTED = (orders, fills, trades, deposits, withdrawals)
+PROJECTED = (orders, fills, trades, deposits, withdrawals, candles)
 
 #: The order fields an event can change after placement: what ``order_update`` writes.
 ORDER_CHANGES = (
@@ -208,6 +230,35 @@ _CREATE_CHANGES_TABLE = (
     "quantity bigint, remaining bigint, filled bigint, filled_notional bigint, fees bigint, updated bigint, "
     "reason text) ON COMMIT DELETE ROWS"
 )
+
+
+def candle_row(c: Candle) -> dict[str, Any]:
+    return {
+        "market": c.market, "interval": c.interval, "open_time": c.open_time, "open": c.open, "high": c.high,
+        "low": c.low, "close": c.close, "base_volume": c.base_volume, "quote_volume": c.quote_volume,
+        "trade_count": c.trade_count, "closed": c.closed,
+    }  # fmt: skip
+
+
+def candle_of(r: Any) -> Candle:
+    return Candle(
+        r.market, r.interval, r.open_time, r.open, r.high, r.low, r.close, r.base_volume, r.quote_volume,
+        r.trade_count, bool(r.closed),
+    )  # fmt: skip
+
+
+def upsert_candles(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert or overwrite candles by (market, interval, open_time), in the caller's transaction."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(candles)
+    statement = statement.on_conflict_do_update(
+        index_elements=[candles.c.market, candles.c.interval, candles.c.open_time],
+        set_={name: statement.excluded[name] for name in CANDLE_VALUES},
+    )
+    conn.execute(statement, rows)
 
 
 def order_row(order: Any) -> dict[str, Any]:

@@ -1,23 +1,29 @@
-"""Public market data: markets, order books, trades and tickers. No authentication.
+"""Public market data: markets, order books, trades, candles and tickers. No authentication.
 
 Invariants
 - Market ids in paths are ``BTC-USDT``; an unknown or malformed id is 404 ``UNKNOWN_MARKET``.
 - The order book is one consistent view with its book sequence number (the same
   number the WebSocket ``book:{market}`` channel carries).
+- Candles are oldest first, as Binance's klines: ``start`` and ``end`` are ISO-8601 times
+  with a timezone (the form every time in this API takes), both inclusive bounds on
+  ``open_time``; without ``start`` the newest ``limit`` come. A candle is ``closed`` once
+  its period has ended (by the clock), even if the history has not closed it yet.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import Field
 
 from spotlab.api.deps import CtxDep
 from spotlab.api.schemas import DecimalOut, Page, ResponseModel, decode_cursor, encode_cursor, market_id, symbol_of
-from spotlab.clock import ns_to_datetime
+from spotlab.clock import datetime_to_ns, ns_to_datetime
+from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange.views import MarketView
+from spotlab.marketdata.candles import INTERVALS, Candle
 
 router = APIRouter(prefix="/v1", tags=["market data"])
 
@@ -106,6 +112,69 @@ class TradePublic(ResponseModel):
     quantity: DecimalOut
     taker_side: str = Field(examples=["buy"])
     time: datetime = Field(examples=["2024-01-01T12:00:00Z"])
+
+
+class CandlePublic(ResponseModel):
+    """One period's trades; prices in the quote asset, ``base_volume`` in the base, ``quote_volume`` in the quote."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "open_time": "2024-01-01T12:00:00Z",
+                    "close_time": "2024-01-01T12:01:00Z",
+                    "open": "64990.00",
+                    "high": "65010.50",
+                    "low": "64980.00",
+                    "close": "65001.00",
+                    "base_volume": "1.25000",
+                    "quote_volume": "81243.17",
+                    "trade_count": 42,
+                    "closed": True,
+                }
+            ]
+        }
+    }
+
+    open_time: datetime = Field(description="The start of the period (UTC).")
+    close_time: datetime = Field(description="The end of the period (exclusive): open_time + interval.")
+    open: DecimalOut
+    high: DecimalOut
+    low: DecimalOut
+    close: DecimalOut
+    base_volume: DecimalOut
+    quote_volume: DecimalOut
+    trade_count: int
+    closed: bool = Field(description="The period has ended: the candle will not change any more.")
+
+
+def candle_public(candle: Candle, spec: Any, now_ns: int) -> CandlePublic:
+    return CandlePublic(
+        open_time=ns_to_datetime(candle.open_time),
+        close_time=ns_to_datetime(candle.close_time),
+        open=spec.price(candle.open),
+        high=spec.price(candle.high),
+        low=spec.price(candle.low),
+        close=spec.price(candle.close),
+        base_volume=spec.quantity(candle.base_volume),
+        quote_volume=spec.quote.to_decimal(candle.quote_volume),
+        trade_count=candle.trade_count,
+        closed=candle.closed or candle.close_time <= now_ns,
+    )
+
+
+def time_bound(name: str, text: str | None) -> int | None:
+    """An ISO-8601 query time with a timezone, as UTC ns; ``VALIDATION_ERROR`` naming the field otherwise."""
+    if text is None:
+        return None
+    try:
+        return datetime_to_ns(datetime.fromisoformat(text))
+    except (ValueError, SpotlabError):
+        raise SpotlabError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{name} must be an ISO-8601 time with a timezone, e.g. 2024-01-01T00:00:00Z; got {text[:40]!r}",
+            field=name,
+        ) from None
 
 
 class TickerPublic(ResponseModel):
@@ -201,6 +270,33 @@ async def list_trades(
         for t in page.items
     ]
     return Page[TradePublic](items=items, next_cursor=encode_cursor(page.next_before))
+
+
+@router.get("/markets/{market}/candles", response_model=list[CandlePublic], summary="Candles, oldest first")
+async def list_candles(
+    market: str,
+    ctx: CtxDep,
+    interval: Annotated[str, Query(max_length=8, description=f"One of {', '.join(INTERVALS)}.", examples=["1m"])],
+    start: Annotated[
+        str | None,
+        Query(max_length=40, description="Earliest open time (inclusive), ISO-8601 with timezone."),
+    ] = None,
+    end: Annotated[
+        str | None, Query(max_length=40, description="Latest open time (inclusive), ISO-8601 with timezone.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most candles; without start, the newest.")] = 500,
+) -> list[CandlePublic]:
+    """Candles built from this exchange's own trades, aligned to UTC (weeks start on Monday).
+
+    Periods without trades have no candle (nothing is zero-filled).
+    """
+    symbol = symbol_of(market)
+    spec = ctx.exchange.market_spec(symbol)
+    start_ns, end_ns = time_bound("start", start), time_bound("end", end)
+    await ctx.history.wait_async(ctx.exchange.last_sequence)
+    candles = ctx.history.candles(symbol, interval, start_ns, end_ns, limit)
+    now = ctx.clock.now_ns()
+    return [candle_public(candle, spec, now) for candle in candles]
 
 
 def ticker(ctx, symbol: str) -> TickerPublic:

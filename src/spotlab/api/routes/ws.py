@@ -130,9 +130,21 @@ def start_streams(app: Any, exchange: Exchange, clock: Clock) -> Streams:
         max_chars=options.max_chars,
         coalesce_seconds=options.coalesce_seconds,
         clock=clock,
+        candles=None if history is None else history_candles(history, exchange),
     )
     streams.start()
     return streams
+
+
+def history_candles(history: Any, exchange: Exchange) -> Callable[[], Any]:
+    """The streams' candle seed: the history's candles once it has applied every event so far (a restart
+    continues the open candle). Runs once, at start: waits for the projector at most a few seconds."""
+
+    def seed() -> Any:
+        history.wait(exchange.last_sequence, timeout=10)
+        return history.candle_book()
+
+    return seed
 
 
 def rolling_figures(history: Any, clock: Clock) -> Callable[[str, dict[str, Any]], dict[str, Any]]:

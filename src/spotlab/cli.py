@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+import spotlab.cli_download  # noqa: F401  (registers ``spotlab data download``)
 from spotlab.cli_data import data_app
 from spotlab.errors import SpotlabError
 
@@ -272,6 +273,45 @@ def bench_indicators(
     for row in results["indicators"]["streaming"]:
         table.add_row(row["indicator"], f"{row['us_per_bar']:g}", "yes" if row["us_per_bar"] <= 5 else "NO")
     console.print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
+@bench_app.command("candles")
+def bench_candles(
+    trades: Annotated[int, typer.Option(help="Synthetic trades resampled at every interval.")] = 1_000_000,
+    repeats: Annotated[int, typer.Option(help="Runs per interval; the best counts.")] = 3,
+    incremental_trades: Annotated[int, typer.Option(help="Trades fed one at a time to the builder.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic trades.")] = 42,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Candle building from trades: the vectorised resampler per interval and the incremental builder (target
+    >= 500,000 trades/s)."""
+    import json
+
+    from spotlab.bench.candles import TARGET_TRADES_PER_SECOND, Options, run
+    from spotlab.bench.engine import start_results
+
+    results = start_results(console)
+    results["candles"] = figures = run(Options(trades, repeats, incremental_trades, seed))
+    target = TARGET_TRADES_PER_SECOND
+    table = Table(title=f"candles from {trades:,} trades, best of {repeats} (target >= {target:,} trades/s)")
+    for column in ("path", "candles", "ms", "trades/s", "met"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    for row in figures["vectorised"]:
+        met = "yes" if row["trades_per_second"] >= target else "NO"
+        table.add_row(f"vectorised {row['interval']}", f"{row['candles']:,}", f"{row['ms']:,}",
+                      f"{row['trades_per_second']:,}", met)  # fmt: skip
+    every = figures["vectorised_all_intervals"]
+    table.add_row("vectorised, all 9 intervals", "", f"{every['ms']:,}", f"{every['trades_per_second']:,}",
+                  "yes" if every["trades_per_second"] >= target else "NO")  # fmt: skip
+    for one in figures["incremental"]:
+        met = "yes" if one["trades_per_second"] >= target else "NO"
+        table.add_row(f"incremental {one['call']}, 9 intervals ({one['trades']:,} trades)", "", f"{one['ms']:,}",
+                      f"{one['trades_per_second']:,}", met)  # fmt: skip
+    console.print(table)
+    console.print(f"both paths give the same candles: {figures['equal']}")
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
         console.print(f"results written to {json_path}")

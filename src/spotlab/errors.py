@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     STORE_LOCKED = "STORE_LOCKED"
     STORE_CORRUPT = "STORE_CORRUPT"
     EXCHANGE_CLOSED = "EXCHANGE_CLOSED"
+    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"  # a remote data source (another exchange) cannot be reached
+    LIMIT_REACHED = "LIMIT_REACHED"  # an account holds as many of something as it may (e.g. alerts)
 
     # the API layer (HTTP and WebSocket)
     VALIDATION_ERROR = "VALIDATION_ERROR"  # a request field is missing, mistyped or out of range

@@ -60,7 +60,9 @@ def test_every_reference_in_the_document_resolves(document):
 
 def test_every_channel_the_streams_serve_is_documented_with_its_address(document):
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {"/v1/ws"} | {f"{c}:{{market}}" for c in PUBLIC_CHANNELS} | set(PRIVATE_CHANNELS)
+    assert addresses == {"/v1/ws", "candles:{market}:{interval}"} | {f"{c}:{{market}}" for c in PUBLIC_CHANNELS} | set(
+        PRIVATE_CHANNELS
+    )
     for name in PUBLIC_CHANNELS:
         assert document["channels"][name]["parameters"]["market"]["examples"] == ["BTC-USDT"]
 

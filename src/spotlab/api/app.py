@@ -22,7 +22,7 @@ from spotlab.api.context import ApiContext
 from spotlab.api.metrics import Metrics, metrics_endpoint
 from spotlab.api.observability import add_operations_middleware
 from spotlab.api.ratelimit import RateLimitMiddleware, RateLimits, build_limiters
-from spotlab.api.routes import accounts, funds, health, markets, orders, security, ws
+from spotlab.api.routes import accounts, alerts, funds, health, markets, orders, screener, security, signals, ws
 from spotlab.api.schemas import (
     ERROR_RESPONSES,
     compose_examples,
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             opened.append(engine.dispose)
             history = History.open(side_url)
             opened.append(history.close)
-            await run_in_threadpool(history.attach, ex)  # catches up with the log before serving
+            await run_in_threadpool(history.attach, ex, clock)  # catches up; the clock closes quiet candles
             account_service = AccountService(
                 engine,
                 settings.resolved_secret(),
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             )
             app.state.ctx.hub = ws.start_streams(app, ex, clock)  # stopped first on shutdown: opened last
             opened.append(app.state.ctx.hub.stop)
+            opened.append(await alerts.start_alerts(app, side_url))  # after the hub: it publishes there
             yield
         finally:
             for close in reversed(opened):
@@ -130,6 +131,9 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
     # routes are matched in this order: order entry first (measured: +8 % orders/s), operations last
     for router in (orders.router, markets.router, accounts.router, funds.router, security.router):
         app.include_router(router, responses=ERROR_RESPONSES)
+    for router in (alerts.router, signals.router):
+        app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(screener.router, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     app.include_router(asyncapi.router)
     app.include_router(health.router)

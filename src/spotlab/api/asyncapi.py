@@ -20,10 +20,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from spotlab.api.channels import PRIVATE_CHANNELS, PUBLIC_CHANNELS
+from spotlab.api.channels import CANDLE_CHANNEL, PRIVATE_CHANNELS, PUBLIC_CHANNELS
 from spotlab.api.routes import ws
 from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic
 from spotlab.api.schemas import FieldError
+from spotlab.marketdata.candles import INTERVALS
 
 router = APIRouter()
 
@@ -177,6 +178,34 @@ class Ticker(ServerMessage):
     trade_count: int | None = None
 
 
+class CandleEntry(ServerMessage):
+    """One candle, as ``GET /v1/markets/{market}/candles`` gives it."""
+
+    open_time: Time
+    close_time: Time
+    open: DecimalText
+    high: DecimalText
+    low: DecimalText
+    close: DecimalText
+    base_volume: DecimalText
+    quote_volume: DecimalText
+    trade_count: int
+    closed: bool = Field(description="true in the last message of a candle: its period has ended")
+
+
+class Candles(ServerMessage):
+    """``candles:{market}:{interval}``: the open candle on subscribing (if the period has a trade), then per batch
+    the candles that changed, oldest first: one that closed (``closed`` true, its final figures), then the open
+    one. A period with no trade by its end is closed by the clock (within about a second)."""
+
+    type: Literal["candles"]
+    channel: str
+    market: MarketText
+    interval: Literal["1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
+    sequence: int
+    candles: list[CandleEntry]
+
+
 # -- private channels -------------------------------------------------------------------------------
 
 
@@ -288,13 +317,30 @@ class Balances(ServerMessage):
     balances: list[BalanceEntry]
 
 
+class Alert(ServerMessage):
+    """``alerts``: one of the connection's alert rules fired on a closed candle (``/v1/alerts``)."""
+
+    type: Literal["alert"]
+    channel: Literal["alerts"]
+    alert_id: int
+    trigger_id: int
+    market: MarketText
+    interval: str
+    rule: str
+    candle_open_time: Time
+    values: dict[str, DecimalText | None]
+    time: Time
+
+
 SERVER_MODELS = (Subscribed, Unsubscribed, Authenticated, Result, Error, Pong, Heartbeat)
 SERVER_MODELS += (Trades, BookSnapshot, BookUpdate, Ticker, Orders, Fills, Balances)
+SERVER_MODELS += (Candles,)
+SERVER_MODELS += (Alert,)
 #: Validates any message the server sends (discriminated by ``type``).
 SERVER_MESSAGES: TypeAdapter = TypeAdapter(
     Annotated[
         Subscribed | Unsubscribed | Authenticated | Result | Error | Pong | Heartbeat | Trades | BookSnapshot
-        | BookUpdate | Ticker | Orders | Fills | Balances,
+        | BookUpdate | Ticker | Orders | Fills | Balances | Alert | Candles,
         Field(discriminator="type"),
     ]
 )  # fmt: skip
@@ -448,6 +494,34 @@ EXAMPLES |= {
 }
 
 
+_CANDLE = {
+    "open_time": "2024-01-01T12:00:00.000000Z",
+    "close_time": "2024-01-01T12:01:00.000000Z",
+    "open": "64990.00",
+    "high": "65010.50",
+    "low": "64980.00",
+    "close": "65001.00",
+    "base_volume": "1.25",
+    "quote_volume": "81243.17",
+    "trade_count": 42,
+    "closed": False,
+}
+EXAMPLES[Candles] = [
+    {"type": "candles", "channel": "candles:BTC-USDT:1m", "market": "BTC-USDT", "interval": "1m", "sequence": 981,
+     "candles": [_CANDLE]},
+    {"type": "candles", "channel": "candles:BTC-USDT:1m", "market": "BTC-USDT", "interval": "1m", "sequence": 990,
+     "candles": [{**_CANDLE, "close": "65003.00", "trade_count": 43, "closed": True},
+                 {**_CANDLE, "open_time": "2024-01-01T12:01:00.000000Z", "close_time": "2024-01-01T12:02:00.000000Z",
+                  "open": "65004.00", "high": "65004.00", "low": "65004.00", "close": "65004.00",
+                  "base_volume": "0.1", "quote_volume": "6500.4", "trade_count": 1}]},
+]  # fmt: skip
+EXAMPLES[Alert] = [
+    {"type": "alert", "channel": "alerts", "alert_id": 7, "trigger_id": 42, "market": "BTC-USDT", "interval": "1h",
+     "rule": "rsi(14) < 30 and close > ema(200)", "candle_open_time": "2024-01-01T11:00:00.000000Z",
+     "values": {"rsi(14)": "28.4", "close": "42150.5", "ema(200)": "41800.25"}, "time": _T}
+]  # fmt: skip
+
+
 # -- the document -----------------------------------------------------------------------------------
 
 #: message name -> model, in the order documented.
@@ -470,9 +544,11 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "bookSnapshot": BookSnapshot,
     "bookUpdate": BookUpdate,
     "ticker": Ticker,
+    "candles": Candles,
     "orders": Orders,
     "fills": Fills,
     "balances": Balances,
+    "alert": Alert,
 }
 
 #: operation -> (action, channel, its messages, reply messages): the server's point of view.
@@ -488,9 +564,11 @@ OPERATIONS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "sendTrades": ("send", "trades", ["trades"], []),
     "sendBook": ("send", "book", ["bookSnapshot", "bookUpdate"], []),
     "sendTicker": ("send", "ticker", ["ticker"], []),
+    "sendCandles": ("send", CANDLE_CHANNEL, ["candles"], []),
     "sendOrders": ("send", "orders", ["orders"], []),
     "sendFills": ("send", "fills", ["fills"], []),
     "sendBalances": ("send", "balances", ["balances"], []),
+    "sendAlerts": ("send", "alerts", ["alert"], []),
 }
 
 DESCRIPTION = """
@@ -560,6 +638,11 @@ def _channels() -> dict[str, Any]:
             entry["description"] = "Private: needs an authenticated connection; only its own account's events."
         entry["messages"] = {name: {"$ref": f"#/components/messages/{name}"} for name in spec[2]}
         channels[channel] = entry
+    channels[CANDLE_CHANNEL] = {
+        "address": f"{CANDLE_CHANNEL}:{{market}}:{{interval}}",
+        "parameters": {**market, "interval": {"description": "A candle interval", "enum": list(INTERVALS)}},
+        "messages": {"candles": {"$ref": "#/components/messages/candles"}},
+    }
     return channels
 
 

@@ -2,9 +2,12 @@
 
 Channels (market ids are written ``BTC-USDT``; the engine says ``BTC/USDT``):
 - public: ``trades:{market}``, ``book:{market}`` (a snapshot, then diffs, see
-  ``spotlab.api.book_stream``), ``ticker:{market}``;
+  ``spotlab.api.book_stream``), ``ticker:{market}``, ``candles:{market}:{interval}``
+  (the open candle on subscribing, then its updates, then a last message with it
+  ``closed``; see ``Streams`` for where the candles come from);
 - private: ``orders``, ``fills``, ``balances``, for a subscriber authenticated as an
-  account (``Subscriber.authenticate``); they carry only that account's events.
+  account (``Subscriber.authenticate``); they carry only that account's events. ``alerts``
+  (private too) is published by ``spotlab.api.routes.alerts`` when an alert rule fires.
 
 Invariants
 - Loop-confined: everything here runs on one asyncio loop's thread. The only entry
@@ -70,6 +73,7 @@ from spotlab.core.markets import MarketSpec
 from spotlab.core.orders import Side
 from spotlab.core.units import ratio_units
 from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.marketdata.candles import INTERVALS, Candle, CandleBook
 from spotlab.store.records import LogRecord
 
 if TYPE_CHECKING:
@@ -78,10 +82,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLIC_CHANNELS = ("trades", "book", "ticker")
-PRIVATE_CHANNELS = ("orders", "fills", "balances")
+CANDLE_CHANNEL = "candles"  # candles:{market}:{interval}
+PRIVATE_CHANNELS = ("orders", "fills", "balances", "alerts")  # alerts: published by spotlab.api.routes.alerts
 
 #: ``ticker(symbol, payload) -> payload``: enriches the ticker of ``symbol`` (``BTC/USDT``), e.g. with 24 h figures.
 TickerHook = Callable[[str, dict[str, Any]], dict[str, Any]]
+#: ``() -> (seq, book)``: the candles as of event ``seq`` (``History.candle_book`` once caught up), to continue.
+CandleSeed = Callable[[], tuple[int, CandleBook]]
 
 
 # -- messages -----------------------------------------------------------------------------
@@ -158,6 +165,21 @@ def order_update(event: Any, spec: MarketSpec) -> dict[str, Any]:
     return {"event": body.pop("event"), **head, **body, "sequence": event.seq, "time": iso_time(event.ts)}
 
 
+def candle_entry(candle: Candle, spec: MarketSpec) -> dict[str, Any]:
+    return {
+        "open_time": iso_time(candle.open_time),
+        "close_time": iso_time(candle.close_time),
+        "open": decimal_text(spec.price(candle.open)),
+        "high": decimal_text(spec.price(candle.high)),
+        "low": decimal_text(spec.price(candle.low)),
+        "close": decimal_text(spec.price(candle.close)),
+        "base_volume": decimal_text(spec.quantity(candle.base_volume)),
+        "quote_volume": decimal_text(spec.quote.to_decimal(candle.quote_volume)),
+        "trade_count": candle.trade_count,
+        "closed": candle.closed,
+    }
+
+
 _ORDER_EVENTS = (OrderPlaced, OrderCanceled, OrderExpired, OrderReduced, OrderRejected)
 
 
@@ -197,6 +219,12 @@ class Streams:
     limits of ``connect``; ``coalesce_seconds`` is how long a drain waits after the first record it will carry
     (0: the next turn of the loop): a longer window gives fewer, larger messages (at most one per channel per
     window) for that much more delivery lag, the knob for many subscribers of a busy market.
+
+    Candles: a ``CandleBook`` fed by the ``OrderFilled`` events of the same records, seeded at ``start`` by
+    ``candles`` (``CandleSeed``: the history's candles, so a restart continues the open candle; events at or
+    below its sequence number are skipped). Every ``candle_check_seconds`` the clock closes candles whose
+    period ended, once every event stamped before that time has been processed (as ``spotlab.store.history``).
+    A batch sends one ``candles`` message per channel: the candles it closed, then the open one it changed.
     """
 
     def __init__(
@@ -209,10 +237,18 @@ class Streams:
         max_chars: int = DEFAULT_MAX_CHARS,
         coalesce_seconds: float = 0.0,
         clock: Clock | None = None,
+        candles: CandleSeed | None = None,
+        candle_check_seconds: float | None = 1.0,
     ) -> None:
         self.exchange = exchange
         self.hub = Hub()
         self.books = BookStream({})
+        self.candles = CandleBook()
+        self._candle_seed = candles
+        self._candle_check_seconds = candle_check_seconds
+        self._candles_after = 0  # events at or below this seq are in the seed
+        self._seq = 0  # the newest event processed (or seeded)
+        self._candle_checks: asyncio.Task | None = None
         self._ticker = ticker
         self._heartbeat_seconds = heartbeat_seconds
         self._coalesce_seconds = coalesce_seconds
@@ -238,8 +274,17 @@ class Streams:
         self.books = BookStream.open(self.exchange)
         for view in self.exchange.markets():
             self._add_market(view.symbol, view.status)
+        if self._candle_seed is not None:
+            self._candles_after, self.candles = self._candle_seed()
+            self._seq = self._candles_after
+        else:  # no history: candles start with the trades from now on
+            self._seq = self._candles_after = self.exchange.last_sequence
         if self._heartbeat_seconds:
             self._heartbeats = self._loop.create_task(self._beat(self._heartbeat_seconds), name="stream heartbeats")
+        if self._candle_check_seconds:
+            self._candle_checks = self._loop.create_task(
+                self._check_candles(self._candle_check_seconds), name="stream candle closes"
+            )
 
     def stop(self) -> None:
         """Stop following the exchange and close every subscriber (1001, going away)."""
@@ -249,6 +294,9 @@ class Streams:
         if self._heartbeats is not None:
             self._heartbeats.cancel()
             self._heartbeats = None
+        if self._candle_checks is not None:
+            self._candle_checks.cancel()
+            self._candle_checks = None
         self.hub.disconnect_all(CLOSE_GOING_AWAY, "server shutting down")
 
     # -- connections and subscriptions ------------------------------------------------
@@ -291,13 +339,20 @@ class Streams:
         if not isinstance(channel, str):
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"a channel is a string, got {channel!r}")
         name, colon, market_id = channel.partition(":")
+        if name == CANDLE_CHANNEL:
+            market_id, _, interval = market_id.partition(":")
+            if interval not in INTERVALS:
+                raise SpotlabError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"{channel!r}: write candles:{{market}}:{{interval}}, the interval one of {', '.join(INTERVALS)}",
+                )
         if name in PRIVATE_CHANNELS and not colon:
             if subscriber.account is None:
                 raise SpotlabError(
                     ErrorCode.UNAUTHENTICATED, f"authenticate on this connection before subscribing to {channel!r}"
                 )
             return private_topic(name, subscriber.account), None
-        if name in PUBLIC_CHANNELS and colon:
+        if (name in PUBLIC_CHANNELS or name == CANDLE_CHANNEL) and colon:
             symbol = self._ids.get(market_id)
             if symbol is None:
                 known = ", ".join(sorted(self._ids)) or "none"
@@ -307,7 +362,7 @@ class Streams:
                     market=market_id,
                 )
             return channel, self._markets[symbol]
-        public = ", ".join(f"{c}:{{market}}" for c in PUBLIC_CHANNELS)
+        public = ", ".join([f"{c}:{{market}}" for c in PUBLIC_CHANNELS] + [f"{CANDLE_CHANNEL}:{{market}}:{{interval}}"])
         raise SpotlabError(
             ErrorCode.INVALID_ARGUMENT,
             f"unknown channel {channel!r}; channels are {public}, and {', '.join(PRIVATE_CHANNELS)} once authenticated",
@@ -316,6 +371,12 @@ class Streams:
     def _initial_message(self, channel: str, market: _Market | None) -> dict[str, Any] | None:
         if market is None or channel.startswith("trades:"):
             return None
+        if channel.startswith("candles:"):
+            interval = channel.rpartition(":")[2]
+            candle = self.candles.current(market.symbol, interval)
+            if candle is None or candle.closed:
+                return None
+            return self._candle_message(market, interval, [candle])
         book = self.books.books[market.symbol]
         if channel.startswith("book:"):
             return snapshot_message(book, market.spec)
@@ -427,6 +488,73 @@ class Streams:
         for symbol in batch.tickers:
             self.publish_ticker(symbol)
         self._publish_private(batch)
+        self._seq = max(self._seq, records[-1].events[-1].seq) if records and records[-1].events else self._seq
+        self._process_candles(batch)
+
+    # -- candles ----------------------------------------------------------------------
+
+    def _process_candles(self, batch: _Batch) -> None:
+        after = self._candles_after
+        trades = [
+            (e.market, e.ts, e.price, e.quantity, e.notional)
+            for fills in batch.trades.values()
+            for e in fills
+            if e.seq > after
+        ]
+        if not trades:
+            return
+        try:
+            updated, closed = self.candles.add_many(trades)
+        except ValueError:  # the log's times go back: cannot happen with the exchange's clock; keep streaming
+            log.exception("candles: a trade out of time order; the candle channels may be off until restart")
+            return
+        self._publish_candles(closed + updated)
+
+    def _publish_candles(self, candles: list[Candle]) -> None:
+        """One message per ``candles:{market}:{interval}`` channel with subscribers: its candles, oldest first."""
+        per_topic: dict[str, list[Candle]] = {}
+        has = self.hub.has
+        for candle in candles:
+            market = self._markets.get(candle.market)
+            if market is None:
+                continue
+            topic = f"{CANDLE_CHANNEL}:{market.id}:{candle.interval}"
+            if has(topic):
+                per_topic.setdefault(topic, []).append(candle)
+        for topic, entries in per_topic.items():
+            market = self._markets[entries[0].market]
+            self.hub.publish(topic, self._candle_message(market, entries[0].interval, entries))
+
+    def _candle_message(self, market: _Market, interval: str, candles: list[Candle]) -> dict[str, Any]:
+        return {
+            "type": "candles",
+            "channel": f"{CANDLE_CHANNEL}:{market.id}:{interval}",
+            "market": market.id,
+            "interval": interval,
+            "sequence": self._seq,
+            "candles": [candle_entry(candle, market.spec) for candle in candles],
+        }
+
+    def close_candles(self) -> int:
+        """Close the candles whose period has ended by the clock, if every event stamped before now was processed.
+
+        Returns how many closed. (Called every ``candle_check_seconds``.)
+        """
+        now = self._clock.now_ns()
+        if self._seq < self.exchange.last_sequence:
+            return 0  # an event stamped before ``now`` may still be on its way
+        closed = self.candles.close_until(now)
+        if closed:
+            self._publish_candles(closed)
+        return len(closed)
+
+    async def _check_candles(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                self.close_candles()
+            except Exception:  # keep checking: a closed exchange at shutdown, a bug in one round
+                log.exception("candles: the periodic close check failed")
 
     def _collect(self, records: list[LogRecord]) -> _Batch:
         """One pass over the events: trades per market, and private updates for accounts someone listens to."""

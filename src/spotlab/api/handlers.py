@@ -76,6 +76,7 @@ STATUS: dict[ErrorCode, int] = {
             C.TWO_FACTOR_ALREADY_ENABLED,
             C.TWO_FACTOR_NOT_ENABLED,
             C.ADDRESS_EXISTS,
+            C.LIMIT_REACHED,
         ],
         409,
     ),
@@ -96,7 +97,7 @@ STATUS: dict[ErrorCode, int] = {
         422,
     ),
     C.RATE_LIMITED: 429,
-    **dict.fromkeys([C.STORE_UNAVAILABLE, C.STORE_LOCKED, C.EXCHANGE_CLOSED], 503),
+    **dict.fromkeys([C.STORE_UNAVAILABLE, C.STORE_LOCKED, C.EXCHANGE_CLOSED, C.SOURCE_UNAVAILABLE], 503),
 }
 
 

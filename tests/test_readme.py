@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from spotlab.api.app import create_app
 from spotlab.settings import Settings
 from tests.api.live import running
+from tests.shared_data import DATA
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -35,6 +38,25 @@ def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     assert "SCOPE_REQUIRED" in out
     assert "NEW [['64000.00', '0.01000']] True" in out
     assert "57.92" in out  # the indicators example
+    assert "65000.00 65000.00 64000.00 64000.00 0.02000 2" in out  # the candle of erin's sell
+    assert "201 whsec_" in out and "422 INVALID_ARGUMENT {'position': 8}" in out
+    assert "neutral ['trend', 'long_trend', 'rsi', 'macd']" in out and "BTC-USDT 1290.00000000 USDT" in out
+
+
+def test_the_readme_data_commands_run_as_written(tmp_path):
+    """The historical-data block, run by bash on a real Binance 1h file (January 2025, microsecond times)."""
+    shutil.copyfile(DATA / "quantedge-ta" / "btcusdt-1h.csv", tmp_path / "btcusdt-1h.csv")
+    [script] = blocks("bash")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "SPOTLAB_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "identical" in result.stdout
+    assert (tmp_path / "copy.csv").read_bytes() == (tmp_path / "btcusdt-1h.csv").read_bytes()
+    listed = result.stdout[result.stdout.rindex("identical") :]
+    assert "BTC/USDT" in listed and "744" in listed and "186" in listed  # 744 hours, 186 four-hour candles
 
 
 def test_the_readme_names_the_two_commands():

@@ -321,12 +321,12 @@ def main() -> None:
     try:
         app()
     except SpotlabError as error:
-        Console(stderr=True).print(f"error {error.code}: {error.message}")
+        print(f"error {error.code}: {error.message}", file=sys.stderr)  # plain: no wrapping, no markup
         sys.exit(2)
     except ValidationError as error:  # settings from flags or SPOTLAB_* variables
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"]) or "settings"
-            Console(stderr=True).print(f"error INVALID_ARGUMENT: {where}: {problem['msg']}")
+            print(f"error INVALID_ARGUMENT: {where}: {problem['msg']}", file=sys.stderr)
         sys.exit(2)
 
 

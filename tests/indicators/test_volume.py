@@ -67,12 +67,14 @@ def test_obv_adds_volume_on_up_closes_subtracts_on_down_closes_and_carries_on_un
 def test_obv_equals_talib_on_real_data(name):
     bars = _bars(name)
     np.testing.assert_allclose(obv(bars["close"], bars["volume"]), talib.OBV(bars["close"], bars["volume"]), rtol=1e-9)
+    np.testing.assert_array_equal(obv(bars["close"], bars["volume"]), talib.OBV(bars["close"], bars["volume"]))
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_obv_equals_talib_on_random_series_with_ties(seed):
     bars = _random_bars(seed)
     np.testing.assert_allclose(obv(bars["close"], bars["volume"]), talib.OBV(bars["close"], bars["volume"]), rtol=1e-9)
+    np.testing.assert_array_equal(obv(bars["close"], bars["volume"]), talib.OBV(bars["close"], bars["volume"]))
 
 
 def test_obv_equals_the_published_quantedge_reference():

@@ -6,6 +6,8 @@ bar per indicator. Both sides run in this process on the same arrays, alternatel
 installed with the test extras (``pip install -e '.[test]'``).
 
 Invariants
+- Each function, ours and TA-Lib's, is called once on the series before it is timed, so numba's compilation (or
+  loading its cache) on the first call is not measured.
 - The series is a seeded random walk (positive prices, highs above and lows below the close), so
   the same ``bars`` and ``seed`` give the same inputs.
 - Each pair is also checked for equal results (NaN at the same bars; elsewhere within 1e-9 relative to
@@ -123,6 +125,7 @@ def run(options: Options, talib: Any) -> dict[str, Any]:
     s = series(options.bars, options.seed)
     vectorised = []
     for name, ours, theirs, natural in pairs(talib, s):
+        theirs(), ours()  # warm-up: compile or load the compiled kernels before timing
         theirs_seconds, expected = best(theirs, options.repeats)
         ours_seconds, result = best(ours, options.repeats)
         vectorised.append(

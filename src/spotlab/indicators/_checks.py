@@ -3,8 +3,9 @@
 Invariants:
 - Every refusal is a ``SpotlabError`` with ``ErrorCode.INVALID_ARGUMENT`` whose message names the argument,
   says what was expected and what was given; ``details`` carries the figures (name, index, length, ...).
-- ``series`` returns a 1-D float64 array (possibly the caller's own array) with no NaN and no infinity;
-  callers never mutate it.
+- ``series`` returns a 1-D C-contiguous float64 array (possibly the caller's own array) with no NaN and no infinity;
+  callers never mutate it. (A finite sum proves every value finite, so the element-wise scan runs only when the sum
+  is not finite, to name the first bad index or to clear a sum that merely overflowed.)
 - ``period`` accepts only true integers (``int`` or NumPy integer, never ``bool`` or ``float``) at or above
   ``minimum``.
 - Nothing here looks at the values' meaning (prices, volumes): only shape, type and finiteness.
@@ -37,6 +38,9 @@ def series(name: str, values: Any) -> np.ndarray:
         raise _refuse(f"{name} must be a 1-D sequence of numbers ({error})", name=name) from None
     if array.ndim != 1:
         raise _refuse(f"{name} must be 1-D, got an array of shape {array.shape}", name=name, shape=array.shape)
+    array = np.ascontiguousarray(array)
+    if math.isfinite(np.add.reduce(array)):
+        return array
     bad = ~np.isfinite(array)
     if bad.any():
         index = int(np.argmax(bad))

@@ -1,18 +1,18 @@
 """Momentum indicators: RSI and the (slow) Stochastic oscillator, vectorised and streaming, equal to TA-Lib.
 
 Formulas (x = close, p = period):
-- RSI (TA-Lib ``RSI``, Wilder): d_i = x_i - x_{i-1}; the first averages are the plain means of the gains and of
-  the losses over d_1..d_p; afterwards avg = (avg*(p-1) + new)/p. RSI = 100*gain/(gain+loss), 0 when both are 0.
-  First value at index p (NaN before).
-- Stochastic (TA-Lib ``STOCH`` with SMA smoothing): fast %K_i = (close_i - LL)/((HH - LL)/100), where HH/LL are the
+- RSI (TA-Lib ``RSI``, Wilder): d_i = x_i - x_{i-1}; the first averages are the left-to-right sums of the gains
+  and of the losses over d_1..d_p times s = 1/p; afterwards avg = (avg*(p-1) + new)*s (TA-Lib 0.8 multiplies by
+  the reciprocal). RSI = 100*(gain/(gain+loss)), 0 when both are 0. First value at index p (NaN before).
+- Stochastic (TA-Lib ``STOCH`` with SMA smoothing): fast %K_i = (close_i - LL)/(HH - LL)*100, where HH/LL are the
   highest high / lowest low of the last ``k_period`` bars (0 when HH == LL); slow %K = SMA(fast %K, k_smooth);
-  %D = SMA(slow %K, d_period). Both outputs start at index k_period + k_smooth + d_period - 3 (NaN before).
+  %D = SMA(slow %K, d_period), each SMA a running sum (see ``trend``). Both outputs start at index
+  k_period + k_smooth + d_period - 3 (NaN before).
 
 Invariants:
-- Outputs are float64 arrays as long as the input; the streaming classes fed the same bars return the same numbers
-  up to float rounding (within ~1e-14 relative), NaN exactly where the vectorised output is NaN.
-- The vectorised forms run no Python loop over the bars (Wilder averages through ``_kernels.linear_recurrence``,
-  highest/lowest and SMA stages through its window kernels).
+- Outputs are float64 arrays as long as the input, computed by compiled loops (``_compiled``); the streaming classes
+  fed the same bars run the same float operations in the same order and return the same bits, NaN included.
+- Bit-identical to TA-Lib: RSI and Stochastic (``np.array_equal`` in the parity tests).
 - Streaming state is bounded by the periods (one window per stage), whatever the series length.
 - Bad input raises ``SpotlabError(INVALID_ARGUMENT)`` (see ``_checks``).
 """
@@ -24,8 +24,7 @@ from collections import deque
 
 import numpy as np
 
-from spotlab.indicators import _checks
-from spotlab.indicators._kernels import linear_recurrence, sequential_sum, window_max, window_min, window_sum
+from spotlab.indicators import _checks, _compiled
 
 __all__ = ["RSI", "Stochastic", "rsi", "stochastic"]
 
@@ -40,37 +39,26 @@ def rsi(close, period: int = 14) -> np.ndarray:
     values = _checks.series("close", close)
     size = _checks.period("period", period, minimum=2)
     _checks.long_enough("close", len(values), size + 1, f"period={size} needs period+1 closes")
-    out = _checks.nan_array(len(values))
-    changes = np.diff(values)
-    moves = np.empty((2, len(changes)))
-    np.maximum(changes, 0.0, out=moves[0])  # gains
-    np.negative(changes, out=moves[1])
-    np.maximum(moves[1], 0.0, out=moves[1])  # losses
-    seeds = [sequential_sum(moves[0, :size]) / size, sequential_sum(moves[1, :size]) / size]
-    averages = linear_recurrence(moves[:, size:], (size - 1) / size, seeds, gain=1.0 / size)
-    out[size] = _rsi_value(*seeds)
-    total = averages[0] + averages[1]
-    np.divide(averages[0], total, out=averages[1], where=total != 0.0)
-    averages[1][total == 0.0] = 0.0
-    np.multiply(averages[1], 100.0, out=out[size + 1 :])
-    return out
+    return _compiled.rsi(values, size)
 
 
 class _WilderRsi:
     """Wilder's average gain/loss in TA-Lib's exact arithmetic; ``step`` takes one price change."""
 
-    __slots__ = ("period", "_count", "_gain", "_loss")
+    __slots__ = ("period", "_count", "_gain", "_loss", "_keep", "_share")
 
     def __init__(self, period: int) -> None:
         self.period = period
+        self._keep = float(period - 1)
+        self._share = 1.0 / period
         self._count = 0
         self._gain = 0.0
         self._loss = 0.0
 
     def step(self, change: float) -> float:
         if self._count >= self.period:
-            self._gain *= self.period - 1
-            self._loss *= self.period - 1
+            self._gain *= self._keep
+            self._loss *= self._keep
         self._count += 1
         if change < 0:
             self._loss -= change
@@ -78,8 +66,8 @@ class _WilderRsi:
             self._gain += change
         if self._count < self.period:
             return math.nan
-        self._gain /= self.period
-        self._loss /= self.period
+        self._gain *= self._share
+        self._loss *= self._share
         return _rsi_value(self._gain, self._loss)
 
 
@@ -108,15 +96,29 @@ def _stochastic_periods(k_period: int, k_smooth: int, d_period: int) -> tuple[in
 
 
 def _fast_k(close: float, highest: float, lowest: float) -> float:
-    spread = (highest - lowest) / 100.0
-    return (close - lowest) / spread if spread != 0.0 else 0.0
+    spread = highest - lowest
+    return (close - lowest) / spread * 100.0 if spread != 0.0 else 0.0
 
 
-def _sma_ignoring_warmup(values: np.ndarray, start: int, period: int) -> np.ndarray:
-    """SMA of ``values[start:]`` placed back at its indices (NaN before ``start + period - 1``)."""
-    out = _checks.nan_array(len(values))
-    np.divide(window_sum(values[start:], period), period, out=out[start + period - 1 :])
-    return out
+class _RunningMean:
+    """TA-Lib's SMA one value at a time: add the new value, emit total/p, subtract the oldest."""
+
+    __slots__ = ("period", "_window", "_total")
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+        self._window: deque[float] = deque()
+        self._total = 0.0
+
+    def step(self, value: float) -> float:
+        window = self._window
+        window.append(value)
+        self._total += value
+        if len(window) < self.period:
+            return math.nan
+        mean = self._total / self.period
+        self._total -= window.popleft()
+        return mean
 
 
 def stochastic(
@@ -128,36 +130,23 @@ def stochastic(
     length = _checks.same_length(high=highs, low=lows, close=closes)
     first = k_period + k_smooth + d_period - 3
     _checks.long_enough("close", length, first + 1, f"k_period + k_smooth + d_period - 2 = {first + 1}")
-    highest = window_max(highs, k_period)
-    lowest = window_min(lows, k_period)
-    spread = np.subtract(highest, lowest, out=highest)
-    np.divide(spread, 100.0, out=spread)
-    fast = _checks.nan_array(length)
-    position = np.subtract(closes[k_period - 1 :], lowest, out=lowest)
-    fast_k = fast[k_period - 1 :]
-    fast_k[:] = 0.0
-    np.divide(position, spread, out=fast_k, where=spread != 0.0)
-    slow_k = _sma_ignoring_warmup(fast, k_period - 1, k_smooth)
-    slow_d = _sma_ignoring_warmup(slow_k, k_period + k_smooth - 2, d_period)
-    slow_k[:first] = np.nan
-    return slow_k, slow_d
+    return _compiled.stoch(highs, lows, closes, k_period, k_smooth, d_period)
 
 
 class Stochastic:
     """Streaming slow stochastic; ``update(high, low, close)`` returns ``(%K, %D)``.
 
-    Keeps the last ``k_period`` highs and lows, the last ``k_smooth`` fast %K values and the last ``d_period`` slow %K
-    values; each SMA stage adds its (short) window afresh on every bar, so nothing drifts.
+    Keeps the last ``k_period`` highs and lows and one running-sum SMA per smoothing stage (TA-Lib's order).
     """
 
-    __slots__ = ("k_period", "k_smooth", "d_period", "_highs", "_lows", "_fast", "_slow")
+    __slots__ = ("k_period", "k_smooth", "d_period", "_highs", "_lows", "_slow_k", "_slow_d")
 
     def __init__(self, k_period: int = 5, k_smooth: int = 3, d_period: int = 3) -> None:
         self.k_period, self.k_smooth, self.d_period = _stochastic_periods(k_period, k_smooth, d_period)
         self._highs: deque[float] = deque(maxlen=self.k_period)
         self._lows: deque[float] = deque(maxlen=self.k_period)
-        self._fast: deque[float] = deque(maxlen=self.k_smooth)
-        self._slow: deque[float] = deque(maxlen=self.d_period)
+        self._slow_k = _RunningMean(self.k_smooth)
+        self._slow_d = _RunningMean(self.d_period)
 
     def update(self, high: float, low: float, close: float) -> tuple[float, float]:
         scalar = _checks.scalar
@@ -167,13 +156,10 @@ class Stochastic:
         lows.append(bar_low)
         if len(highs) < self.k_period:
             return math.nan, math.nan
-        fast = self._fast
-        fast.append(_fast_k(bar_close, max(highs), min(lows)))
-        if len(fast) < self.k_smooth:
+        slow_k = self._slow_k.step(_fast_k(bar_close, max(highs), min(lows)))
+        if math.isnan(slow_k):
             return math.nan, math.nan
-        slow_k = sum(fast) / self.k_smooth
-        slow = self._slow
-        slow.append(slow_k)
-        if len(slow) < self.d_period:
+        slow_d = self._slow_d.step(slow_k)
+        if math.isnan(slow_d):
             return math.nan, math.nan
-        return slow_k, sum(slow) / self.d_period
+        return slow_k, slow_d

@@ -1,22 +1,27 @@
 """Trend indicators: SMA, EMA, WMA and MACD, vectorised and streaming, equal to TA-Lib.
 
 Formulas (x = the input series, p = period, values at index i):
-- SMA: mean(x[i-p+1 .. i]); warm-up NaN at indices < p-1.
-- EMA: k = 2/(p+1); seeded at index p-1 with SMA(x[0..p-1]); then e_i = (x_i - e_{i-1})*k + e_{i-1}
-  (the streaming class in TA-Lib's arithmetic order; the vectorised form as e_i = (1-k)*e_{i-1} + k*x_i, run in
-  blocks by ``_kernels.linear_recurrence``); NaN at indices < p-1.
-- WMA: sum_j (j+1)*x[i-p+1+j] / (p(p+1)/2), newest value weighted p; NaN at indices < p-1.
-- MACD(fast, slow, signal): TA-Lib's alignment. Both EMAs are seeded at index slow-1, the fast one with the SMA
+- SMA: mean(x[i-p+1 .. i]) as TA-Lib's running sum: total += x_i; sma_i = total/p; total -= x_{i-p+1}.
+  Warm-up NaN at indices < p-1.
+- EMA: k = 2/(p+1); seeded at index p-1 with the left-to-right mean of x[0..p-1]; then e_i = (x_i - e_{i-1})*k +
+  e_{i-1} with the product and the sum rounded once (a fused multiply-add, as TA-Lib's FMA build does); NaN at
+  indices < p-1.
+- WMA: sum_j (j+1)*x[i-p+1+j] / (p(p+1)/2), newest value weighted p, as TA-Lib's running sums: S += x_i; S -= the
+  value that left; W += p*x_i; wma_i = W/divider; W -= S; every 1024th output both sums are added afresh from
+  the window (so they do not drift). NaN at indices < p-1.
+- MACD(fast, slow, signal): TA-Lib's alignment. Both EMAs are seeded at index slow-1, the fast one with the mean
   of the ``fast`` values ending there (not of the first ``fast`` values). line = fastEMA - slowEMA; signal =
-  EMA(line, signal) seeded with the SMA of the first ``signal`` line values; histogram = line - signal. All three
+  EMA(line, signal) seeded with the mean of the first ``signal`` line values; histogram = line - signal. All three
   outputs are NaN at indices < slow+signal-2. If slow < fast they are swapped, as TA-Lib does.
 
 Invariants:
-- Every vectorised function returns float64 arrays as long as its input; the streaming class fed the same values
-  one at a time returns the same numbers up to float rounding (a few units in the last place: within ~1e-14 relative
-  for SMA/EMA/WMA; MACD, a difference of price-sized EMAs, within ~1e-14 of the price level).
-- The vectorised forms run no Python loop over the bars (window sums by doubling, recursions as blocked matrix
-  products, see ``_kernels``); only the seed windows (``period`` values) are added one by one, as TA-Lib does.
+- Every vectorised function returns float64 arrays as long as its input, computed by a compiled loop
+  (``_compiled``); the streaming class fed the same values one at a time runs the same float operations in the
+  same order and returns the same bits (``np.array_equal``, NaN warm-up included).
+- Bit-identical to TA-Lib (its FMA build, the one used on CPUs with FMA): SMA, EMA, MACD. WMA equals TA-Lib within
+  a few units in the last place (TA-Lib 0.8's WMA adds in an order it does not document).
+- Like TA-Lib's, the SMA running sum carries rounding from bar to bar: over a million bars it drifts by about
+  1e-11 relative.
 - Streaming state is bounded: at most one window of ``period`` values, whatever the series length.
 - Bad input (non-1-D, NaN/inf, period below TA-Lib's minimum, series shorter than one output needs) raises
   ``SpotlabError(INVALID_ARGUMENT)``; streaming ``update`` refuses NaN/inf.
@@ -25,13 +30,12 @@ Invariants:
 from __future__ import annotations
 
 import math
-import operator
 from collections import deque
 
 import numpy as np
 
-from spotlab.indicators import _checks
-from spotlab.indicators._kernels import linear_recurrence, sequential_sum, weighted_window_sum, window_sum
+from spotlab.indicators import _checks, _compiled
+from spotlab.indicators._fused import fused_multiply_add
 
 __all__ = ["EMA", "MACD", "SMA", "WMA", "ema", "macd", "sma", "wma"]
 
@@ -46,35 +50,19 @@ def _prepared(close, period: int, needed_extra: int = 0, name: str = "period") -
 def sma(close, period: int) -> np.ndarray:
     """Simple moving average (TA-Lib ``SMA``)."""
     values, size = _prepared(close, period)
-    out = _checks.nan_array(len(values))
-    np.divide(window_sum(values, size), size, out=out[size - 1 :])
-    return out
-
-
-def _ema_from(values: np.ndarray, seed: float, start: int, k: float, out: np.ndarray) -> None:
-    """Write the EMA recursion e = e*(1-k) + x*k into ``out[start:]`` given its value ``seed`` at ``start``."""
-    out[start] = seed
-    out[start + 1 :] = linear_recurrence(values[start + 1 :], 1.0 - k, seed, gain=k)
-
-
-def _sequential_mean(values: np.ndarray) -> float:
-    return sequential_sum(values) / len(values)
+    return _compiled.sma(values, size)
 
 
 def ema(close, period: int) -> np.ndarray:
     """Exponential moving average seeded with the SMA of the first ``period`` values (TA-Lib ``EMA``)."""
     values, size = _prepared(close, period)
-    out = _checks.nan_array(len(values))
-    _ema_from(values, _sequential_mean(values[:size]), size - 1, 2.0 / (size + 1), out)
-    return out
+    return _compiled.ema(values, size)
 
 
 def wma(close, period: int) -> np.ndarray:
     """Linearly weighted moving average, newest value weighted ``period`` (TA-Lib ``WMA``)."""
     values, size = _prepared(close, period)
-    out = _checks.nan_array(len(values))
-    np.divide(weighted_window_sum(values, size), size * (size + 1) / 2, out=out[size - 1 :])
-    return out
+    return _compiled.wma(values, size)
 
 
 def _macd_periods(fast: int, slow: int, signal: int) -> tuple[int, int, int]:
@@ -90,43 +78,29 @@ def macd(close, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[np.nda
     values = _checks.series("close", close)
     first = slow + signal - 2
     _checks.long_enough("close", len(values), first + 1, f"slow={slow}, signal={signal}")
-    fast_line, slow_line = _checks.nan_array(len(values)), _checks.nan_array(len(values))
-    _ema_from(values, _sequential_mean(values[slow - fast : slow]), slow - 1, 2.0 / (fast + 1), fast_line)
-    _ema_from(values, _sequential_mean(values[:slow]), slow - 1, 2.0 / (slow + 1), slow_line)
-    line = fast_line - slow_line
-    signal_line = _checks.nan_array(len(values))
-    _ema_from(line, _sequential_mean(line[slow - 1 : first + 1]), first, 2.0 / (signal + 1), signal_line)
-    line[:first] = np.nan
-    return line, signal_line, line - signal_line
+    return _compiled.macd(values, fast, slow, signal)
 
 
 class SMA:
-    """Streaming SMA: a window of ``period`` values and a compensated (Neumaier) running sum."""
+    """Streaming SMA: a window of ``period`` values and TA-Lib's running sum (add the new, emit, drop the oldest)."""
 
-    __slots__ = ("period", "_window", "_sum", "_compensation")
+    __slots__ = ("period", "_window", "_sum")
 
     def __init__(self, period: int) -> None:
         self.period = _checks.period("period", period, minimum=2)
         self._window: deque[float] = deque()
         self._sum = 0.0
-        self._compensation = 0.0
 
     def update(self, close: float) -> float:
         value = _checks.scalar("close", close)
         window = self._window
         window.append(value)
-        total, compensation = self._sum, self._compensation
-        for term in (value, -window.popleft()) if len(window) > self.period else (value,):
-            new_total = total + term
-            if abs(total) >= abs(term):
-                compensation += (total - new_total) + term
-            else:
-                compensation += (term - new_total) + total
-            total = new_total
-        self._sum, self._compensation = total, compensation
+        self._sum += value
         if len(window) < self.period:
             return math.nan
-        return (total + compensation) / self.period
+        mean = self._sum / self.period
+        self._sum -= window.popleft()
+        return mean
 
 
 class _EmaState:
@@ -148,9 +122,8 @@ class _EmaState:
             if self._count == self.period:
                 self.value = self._seed_total / self.period
             return self.value
-        previous = self.value
-        self.value = previous = (value - previous) * self._k + previous
-        return previous
+        self.value = result = fused_multiply_add(value - self.value, self._k, self.value)
+        return result
 
 
 class EMA:
@@ -167,22 +140,40 @@ class EMA:
 
 
 class WMA:
-    """Streaming WMA: a window of ``period`` values, weighted on each update (O(period) time, bounded state)."""
+    """Streaming WMA with TA-Lib's running sums: O(1) per update, a window of ``period`` values."""
 
-    __slots__ = ("period", "_window", "_weights", "_divisor")
+    __slots__ = ("period", "_window", "_weight", "_divisor", "_sum", "_weighted", "_leaving", "_outputs")
 
     def __init__(self, period: int) -> None:
         self.period = _checks.period("period", period, minimum=2)
         self._window: deque[float] = deque(maxlen=self.period)
-        self._weights = [float(weight) for weight in range(1, self.period + 1)]
-        self._divisor = self.period * (self.period + 1) / 2
+        self._weight = float(self.period)
+        self._divisor = float(self.period * (self.period + 1) // 2)
+        self._sum = 0.0  # plain sum of the window
+        self._weighted = 0.0  # weighted sum, already lowered by one step for the next bar
+        self._leaving = 0.0  # the value that leaves the plain sum on the next bar
+        self._outputs = 0
 
     def update(self, close: float) -> float:
+        value = _checks.scalar("close", close)
         window = self._window
-        window.append(_checks.scalar("close", close))
+        window.append(value)
+        self._sum += value
         if len(window) < self.period:
+            self._weighted += value * len(window)
             return math.nan
-        return sum(map(operator.mul, window, self._weights)) / self._divisor
+        self._sum -= self._leaving
+        self._weighted += value * self._weight
+        self._leaving = window[0]
+        self._outputs += 1
+        if self._outputs % _compiled.RESUM == 0:  # the kernel's fresh start, at the same bars
+            self._sum = self._weighted = 0.0
+            for weight, past in enumerate(window, start=1):
+                self._sum += past
+                self._weighted += past * weight
+        result = self._weighted / self._divisor
+        self._weighted -= self._sum
+        return result
 
 
 class MACD:

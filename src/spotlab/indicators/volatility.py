@@ -1,12 +1,13 @@
 """Volatility and trend-strength indicators: Bollinger Bands, ATR and ADX, vectorised and streaming, equal to TA-Lib.
 
 Formulas (p = period):
-- Bollinger (TA-Lib ``BBANDS`` with SMA): middle = SMA(close, p); sd = population standard deviation of the same
-  window (vectorised: mean(d^2) - mean(d)^2 of the deviations d from a nearby close, see
-  ``_kernels.window_variance``; streaming: two-pass over the window); a flat window gives exactly 0 both ways;
-  upper/lower = middle +/- stddev*sd. NaN at indices < p-1.
+- Bollinger (TA-Lib ``BBANDS`` with SMA): middle = SMA(close, p) (running sum, see ``trend``); sd = population
+  standard deviation of the same window from the moves d = x - (the window's first x): sqrt(mean(d^2) - mean(d)^2),
+  0 where that is not positive (a flat window gives exactly 0 at any price); upper/lower = middle +/- sd*stddev.
+  NaN at indices < p-1.
 - True range at i >= 1: max(high_i - low_i, |close_{i-1} - high_i|, |close_{i-1} - low_i|).
-- ATR (TA-Lib ``ATR``): first value at index p = mean(TR_1..TR_p); then atr = (atr*(p-1) + TR)/p.
+- ATR (TA-Lib ``ATR``): first value at index p = (TR_1 + ... + TR_p)/p; then, with a = (p-1)/p and b = 1 - a,
+  atr = atr*a + TR*b, the first product and the sum rounded once (a fused multiply-add, as TA-Lib's FMA build).
   For p == 1 it is the true range itself (from index 1).
 - ADX (TA-Lib ``ADX``): +DM_i = up move if up > 0 and up > down, -DM_i = down move if down > 0 and down > up
   (up = high_i - high_{i-1}, down = low_{i-1} - low_i). +DM, -DM and TR are summed over bars 1..p-1, then Wilder
@@ -15,11 +16,11 @@ Formulas (p = period):
   is 0 adds no DX (and leaves the ADX unchanged), as in TA-Lib.
 
 Invariants:
-- Outputs are float64 arrays as long as the input; streaming classes fed the same bars return the same numbers
-  up to float rounding (within ~1e-14 relative) and NaN exactly where the vectorised output is NaN.
-- The vectorised forms run no Python loop over the bars: Wilder smoothing goes through
-  ``_kernels.linear_recurrence`` (ADX's bars without a DX are left out of its average and the previous value carried),
-  DX is computed as 100*|+DM - -DM|/(+DM + -DM) (the DIs' common 100/TR cancels).
+- Outputs are float64 arrays as long as the input, computed by compiled loops (``_compiled``); the streaming classes
+  fed the same bars run the same float operations in the same order and return the same bits, NaN included.
+- Bit-identical to TA-Lib: ATR and ADX. Bollinger equals TA-Lib within 1e-9 of the price level but not bit for bit
+  (TA-Lib 0.8 computes the deviation in an order it does not document; the moves keep the deviation precise
+  where classic TA-Lib's running sum of squares of prices would cancel).
 - Streaming state is bounded by the period (at most one window), whatever the series length.
 - Bad input raises ``SpotlabError(INVALID_ARGUMENT)`` (see ``_checks``).
 """
@@ -31,8 +32,8 @@ from collections import deque
 
 import numpy as np
 
-from spotlab.indicators import _checks
-from spotlab.indicators._kernels import linear_recurrence, sequential_sum, window_sum, window_variance
+from spotlab.indicators import _checks, _compiled
+from spotlab.indicators._fused import fused_multiply_add
 
 __all__ = ["ADX", "ATR", "Bollinger", "adx", "atr", "bollinger", "true_range"]
 
@@ -46,35 +47,38 @@ def bollinger(close, period: int = 20, stddev: float = 2.0) -> tuple[np.ndarray,
     size, width = _bollinger_parameters(period, stddev)
     values = _checks.series("close", close)
     _checks.long_enough("close", len(values), size, f"period={size}")
-    upper, middle, lower = (_checks.nan_array(len(values)) for _ in range(3))
-    mean = np.divide(window_sum(values, size), size, out=middle[size - 1 :])
-    deviation = np.sqrt(window_variance(values, size))
-    np.multiply(deviation, width, out=deviation)
-    np.add(mean, deviation, out=upper[size - 1 :])
-    np.subtract(mean, deviation, out=lower[size - 1 :])
-    return upper, middle, lower
+    return _compiled.bbands(values, size, width)
 
 
 class Bollinger:
-    """Streaming Bollinger Bands; ``update(close)`` returns ``(upper, middle, lower)`` (O(period) per update)."""
+    """Streaming Bollinger Bands; ``update(close)`` returns ``(upper, middle, lower)``; O(period) per update."""
 
-    __slots__ = ("period", "stddev", "_window")
+    __slots__ = ("period", "stddev", "_window", "_sum")
 
     def __init__(self, period: int = 20, stddev: float = 2.0) -> None:
         self.period, self.stddev = _bollinger_parameters(period, stddev)
-        self._window: deque[float] = deque(maxlen=self.period)
+        self._window: deque[float] = deque()
+        self._sum = 0.0
 
     def update(self, close: float) -> tuple[float, float, float]:
+        value = _checks.scalar("close", close)
         window = self._window
-        window.append(_checks.scalar("close", close))
+        window.append(value)
+        self._sum += value
         period = self.period
         if len(window) < period:
             return math.nan, math.nan, math.nan
-        mean = sum(window) / period
-        squares = 0.0
-        for value in window:
-            squares += (value - mean) * (value - mean)
-        deviation = math.sqrt(squares / period) * self.stddev
+        mean = self._sum / period
+        first = window[0]
+        moves = squares = 0.0
+        for past in window:
+            move = past - first
+            moves += move
+            squares += move * move
+        self._sum -= window.popleft()
+        moves /= period
+        variance = squares / period - moves * moves
+        deviation = (math.sqrt(variance) if variance > 0.0 else 0.0) * self.stddev
         return mean + deviation, mean, mean - deviation
 
 
@@ -105,12 +109,14 @@ def _true_ranges(highs: np.ndarray, lows: np.ndarray, closes: np.ndarray) -> np.
 
 
 class _WilderAverage:
-    """Mean of the first ``period`` inputs, then avg = (avg*(p-1) + x)/p, in TA-Lib's float order."""
+    """Mean of the first ``period`` inputs, then avg = fma(avg, (p-1)/p, x*(1 - (p-1)/p)), as TA-Lib's ATR."""
 
-    __slots__ = ("period", "_count", "_total", "value")
+    __slots__ = ("period", "_count", "_total", "_keep", "_share", "value")
 
     def __init__(self, period: int) -> None:
         self.period = period
+        self._keep = float(period - 1) / float(period)
+        self._share = 1.0 - self._keep
         self._count = 0
         self._total = 0.0
         self.value = math.nan
@@ -122,22 +128,16 @@ class _WilderAverage:
             if self._count == self.period:
                 self.value = self._total / self.period
             return self.value
-        self.value = (self.value * (self.period - 1) + value) / self.period
-        return self.value
+        self.value = result = fused_multiply_add(self.value, self._keep, value * self._share)
+        return result
 
 
 def atr(high, low, close, period: int = 14) -> np.ndarray:
     """Average True Range with Wilder smoothing (TA-Lib ``ATR``)."""
     size = _checks.period("period", period)
-    ranges = true_range(high, low, close)
-    _checks.long_enough("close", len(ranges), size + 1, f"period={size} needs period+1 bars")
-    if size == 1:
-        return ranges  # (atr*0 + TR)/1: the true range itself
-    out = _checks.nan_array(len(ranges))
-    seed = sequential_sum(ranges[1 : size + 1]) / size
-    out[size] = seed
-    out[size + 1 :] = linear_recurrence(ranges[size + 1 :], (size - 1) / size, seed, gain=1.0 / size)
-    return out
+    highs, lows, closes = _bars(high, low, close)
+    _checks.long_enough("close", len(closes), size + 1, f"period={size} needs period+1 bars")
+    return _compiled.atr(highs, lows, closes, size)
 
 
 class ATR:
@@ -227,49 +227,7 @@ def adx(high, low, close, period: int = 14) -> np.ndarray:
     size = _checks.period("period", period, minimum=2)
     highs, lows, closes = _bars(high, low, close)
     _checks.long_enough("close", len(closes), 2 * size, f"period={size} needs 2*period bars")
-    smoothed = _smoothed_directional_sums(highs, lows, closes, size)
-    dx, counted = _directional_index(*smoothed)
-    return _average_dx(dx, counted, size, len(closes))
-
-
-def _smoothed_directional_sums(highs, lows, closes, size: int) -> np.ndarray:
-    """Rows +DM, -DM, TR, Wilder-smoothed; column j is bar ``size + j`` (sums of bars 1..size-1 seed them)."""
-    up = np.subtract(highs[1:], highs[:-1])
-    down = np.subtract(lows[:-1], lows[1:])
-    moves = np.empty((3, len(up)))
-    np.multiply(up, (up > down) & (up > 0.0), out=moves[0])
-    np.multiply(down, (down > up) & (down > 0.0), out=moves[1])
-    moves[2] = _true_ranges(highs, lows, closes)[1:]
-    seeds = [sequential_sum(row[: size - 1]) for row in moves]
-    return linear_recurrence(moves[:, size - 1 :], 1.0 - 1.0 / size, seeds)
-
-
-def _directional_index(plus: np.ndarray, minus: np.ndarray, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DX per bar and whether it counts (TA-Lib skips bars whose smoothed TR or DI sum is 0).
-
-    DX = 100*|+DI - -DI|/(+DI + -DI) with DI = 100*DM/TR; the 100/TR cancels, so it is computed from the DMs.
-    """
-    total = np.add(plus, minus)
-    counted = (ranges != 0.0) & (total != 0.0)
-    dx = np.subtract(plus, minus)
-    np.abs(dx, out=dx)
-    np.multiply(dx, 100.0, out=dx)
-    np.divide(dx, total, out=dx, where=counted)
-    dx[~counted] = 0.0
-    return dx, counted
-
-
-def _average_dx(dx: np.ndarray, counted: np.ndarray, size: int, length: int) -> np.ndarray:
-    """ADX from DX of bars size.. : mean of the first ``size`` (uncounted as 0), then Wilder's average of counted."""
-    out = _checks.nan_array(length)
-    seed = sequential_sum(dx[:size]) / size
-    out[2 * size - 1] = seed
-    later, later_counted = dx[size:], counted[size:]
-    averages = np.empty(int(later_counted.sum()) + 1)
-    averages[0] = seed
-    averages[1:] = linear_recurrence(later[later_counted], (size - 1) / size, seed, gain=1.0 / size)
-    out[2 * size :] = averages[np.cumsum(later_counted)]
-    return out
+    return _compiled.adx(highs, lows, closes, size)
 
 
 class ADX:

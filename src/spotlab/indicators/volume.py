@@ -1,15 +1,15 @@
 """Volume indicators: OBV, session-anchored VWAP and the volume oscillator, vectorised and streaming.
 
 Each indicator is a function over whole NumPy arrays and a class updated one bar at a time; fed the same bars,
-the class returns the numbers the function does: OBV and VWAP exactly (the same float64 operations in the same
-order), the volume oscillator up to the rounding of its EMAs (see ``trend``).
+the class returns the numbers the function does, exactly (the same float64 operations in the same order; the
+volume oscillator's EMAs are ``trend``'s, which stream bit for bit).
 
 Invariants:
 - Inputs are validated by ``_checks``: 1-D, finite (a NaN gap is refused with its index), equal lengths, integer
   periods (>= 2 for the EMAs); a series too short to yield one value is refused. Every refusal is a ``SpotlabError``
   (``INVALID_ARGUMENT``).
 - Warm-up bars are NaN; an output at bar ``t`` depends only on bars ``0..t`` (no look-ahead).
-- ``obv`` equals TA-Lib's ``OBV`` (first value = first volume, no warm-up NaN).
+- ``obv`` equals TA-Lib's ``OBV`` bit for bit (first value = first volume, no warm-up NaN; a compiled loop).
 - ``volume_oscillator`` uses ``trend``'s TA-Lib-seeded EMA (the SMA of the first ``period`` values, then
   ``ema = (x - ema) * 2 / (period + 1) + ema``), so it shares its numbers and its streaming twin.
 - Timestamps are UTC nanoseconds since the Unix epoch (integers or ``datetime64``), strictly increasing.
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.indicators import _checks
+from spotlab.indicators import _checks, _compiled
 from spotlab.indicators.trend import EMA, ema
 
 __all__ = ["OBV", "VWAP", "VolumeOscillator", "obv", "session_length_ns", "volume_oscillator", "vwap"]
@@ -47,9 +47,7 @@ def obv(close: Any, volume: Any) -> np.ndarray:
     volume_array = _checks.series("volume", volume)
     length = _checks.same_length(close=close_array, volume=volume_array)
     _checks.long_enough("close", length, 1)
-    direction = np.sign(np.diff(close_array))
-    signed = np.concatenate(([volume_array[0]], direction * volume_array[1:]))
-    return np.add.accumulate(signed)
+    return _compiled.obv(close_array, volume_array)
 
 
 class OBV:

@@ -2,8 +2,10 @@
 
 Every kernel is one pass over the bars written after TA-Lib's C algorithm (running sums that add the new value,
 emit, then subtract the oldest; EMAs seeded with the left-to-right mean of their first window, then
-``e = (x - e) * k + e``; Wilder averages as ``a = (a * (p - 1) + x) / p``), so the outputs are bit-identical to
-TA-Lib's and to the streaming classes, which run the same operations one bar at a time.
+``e = (x - e) * k + e`` with the multiply-add rounded once; Wilder averages as ``a = (a * (p - 1) + x) / p``), so
+the outputs are bit-identical to TA-Lib's FMA build (the one it runs on CPUs with FMA) and, on every CPU, to the
+streaming classes, which run the same operations one bar at a time. WMA and Bollinger's deviation are the
+exceptions to TA-Lib bit-identity (within 1e-9; see their kernels), not to streaming bit-identity.
 
 Invariants:
 - Inputs are already validated by the callers (``_checks``): 1-D C-contiguous float64 arrays without NaN/inf,
@@ -24,6 +26,7 @@ __all__ = ["adx", "atr", "bbands", "ema", "macd", "obv", "rsi", "sma", "stoch", 
 
 _JIT = {"cache": True, "nogil": True}
 RESUM = 1024  # WMA recomputes its window sums from the values every RESUM outputs
+CANCELLATION = 2.0**-16  # Bollinger re-bases when its variance is below this share of the largest squared move
 
 
 @intrinsic
@@ -117,18 +120,49 @@ def wma(values, period):
 
 @njit(**_JIT)
 def macd(values, fast, slow, signal):
-    """TA-Lib's MACD (``fast <= slow``): both EMAs seeded at index slow-1, the signal EMA over the line."""
+    """TA-Lib's MACD (``fast <= slow``) in one pass: both EMAs seeded at index slow-1 (the fast one with the mean of
+    the ``fast`` values ending there), the signal EMA seeded at slow+signal-2 with the mean of the line so far.
+
+    The three recursions run side by side in registers (each as ``_ema_into`` would run it alone), so the only
+    arrays written are the three outputs, each once."""
     length = len(values)
-    fast_line = _nan_array(length)
-    slow_line = _nan_array(length)
-    _ema_into(values, slow, slow - 1, 2.0 / (slow + 1), slow_line)
-    _ema_into(values, fast, slow - 1, 2.0 / (fast + 1), fast_line)
-    line = fast_line - slow_line
     first = slow + signal - 2
-    signal_line = _nan_array(length)
-    _ema_into(line, signal, first, 2.0 / (signal + 1), signal_line)
-    line[:first] = np.nan
-    return line, signal_line, line - signal_line
+    line_out, signal_out, histogram_out = np.empty(length), np.empty(length), np.empty(length)
+    line_out[:first] = np.nan
+    signal_out[:first] = np.nan
+    histogram_out[:first] = np.nan
+    slow_k, fast_k, signal_k = 2.0 / (slow + 1), 2.0 / (fast + 1), 2.0 / (signal + 1)
+    slow_total = 0.0
+    for index in range(slow):
+        slow_total += values[index]
+    fast_total = 0.0
+    for index in range(slow - fast, slow):
+        fast_total += values[index]
+    slow_value = slow_total / slow
+    fast_value = fast_total / fast
+    line = fast_value - slow_value
+    signal_total = 0.0
+    signal_total += line
+    for index in range(slow, first + 1):
+        value = values[index]
+        fast_value = _fused(value - fast_value, fast_k, fast_value)
+        slow_value = _fused(value - slow_value, slow_k, slow_value)
+        line = fast_value - slow_value
+        signal_total += line
+    signal_value = signal_total / signal
+    line_out[first] = line
+    signal_out[first] = signal_value
+    histogram_out[first] = line - signal_value
+    for index in range(first + 1, length):
+        value = values[index]
+        fast_value = _fused(value - fast_value, fast_k, fast_value)
+        slow_value = _fused(value - slow_value, slow_k, slow_value)
+        line = fast_value - slow_value
+        signal_value = _fused(line - signal_value, signal_k, signal_value)
+        line_out[index] = line
+        signal_out[index] = signal_value
+        histogram_out[index] = line - signal_value
+    return line_out, signal_out, histogram_out
 
 
 @njit(**_JIT)
@@ -171,27 +205,90 @@ def rsi(values, period):
 
 
 @njit(**_JIT)
+def _window_moves(values, start, period, pivot):
+    """Sums of ``d`` and ``d * d`` over ``values[start : start + period]`` (``d = x - pivot``, left to right) and
+    the largest ``d * d``."""
+    moves = 0.0
+    squares = 0.0
+    peak = 0.0
+    for index in range(start, start + period):
+        move = values[index] - pivot
+        square = move * move
+        moves += move
+        squares += square
+        if square > peak:
+            peak = square
+    return moves, squares, peak
+
+
+@njit(**_JIT)
+def _variance(moves, squares, period):
+    average_move = moves / period
+    return squares / period - average_move * average_move
+
+
+@njit(**_JIT)
 def bbands(values, period, width):
-    """SMA (running sum); population variance of each window as mean(d^2) - mean(d)^2, d = x - the window's first x."""
+    """SMA (TA-Lib's running sum) +/- ``width`` population deviations, O(1) per bar (amortised).
+
+    The variance is mean(d^2) - mean(d)^2 from running sums of the moves d = x - pivot (add the newest, emit,
+    subtract the oldest). A re-base (pivot = the window's first value, both sums added afresh) happens at the first
+    window, then every ``period`` windows, and also at once whenever the variance comes out below CANCELLATION
+    times the largest d^2 summed since the last re-base (a past jump would otherwise leave its rounding in the sums).
+    A window of ``period`` equal values (``run`` of equal closes) has a deviation of exactly 0."""
     length = len(values)
-    upper, middle, lower = _nan_array(length), _nan_array(length), _nan_array(length)
+    upper, middle, lower = np.empty(length), np.empty(length), np.empty(length)
+    upper[: period - 1] = np.nan
+    middle[: period - 1] = np.nan
+    lower[: period - 1] = np.nan
     total = 0.0
+    run = 0
+    previous = values[0]
     for index in range(period - 1):
-        total += values[index]
+        value = values[index]
+        total += value
+        run = run + 1 if value == previous else 1
+        previous = value
+    pivot = values[0]
+    moves = 0.0
+    squares = 0.0
+    peak = 0.0
+    until_rebase = 0  # windows left before the next periodic re-base (0: this one)
     for index in range(period - 1, length):
-        total += values[index]
-        mean = total / period
-        total -= values[index - period + 1]
-        first = values[index - period + 1]
-        moves = 0.0
-        squares = 0.0
-        for inner in range(index - period + 1, index + 1):
-            move = values[inner] - first
+        value = values[index]
+        start = index - period + 1
+        total += value
+        run = run + 1 if value == previous else 1
+        previous = value
+        fresh = until_rebase == 0
+        if fresh:
+            until_rebase = period
+            pivot = values[start]
+            moves, squares, peak = _window_moves(values, start, period, pivot)
+        else:
+            move = value - pivot
+            square = move * move
             moves += move
-            squares += move * move
-        moves /= period
-        variance = squares / period - moves * moves
-        deviation = (np.sqrt(variance) if variance > 0.0 else 0.0) * width
+            squares += square
+            if square > peak:
+                peak = square
+        until_rebase -= 1
+        mean = total / period
+        leaving = values[start]
+        total -= leaving
+        if run >= period:
+            deviation = 0.0
+        else:
+            variance = _variance(moves, squares, period)
+            if not fresh and variance < peak * CANCELLATION:
+                until_rebase = period - 1
+                pivot = values[start]
+                moves, squares, peak = _window_moves(values, start, period, pivot)
+                variance = _variance(moves, squares, period)
+            deviation = (np.sqrt(variance) if variance > 0.0 else 0.0) * width
+        move = leaving - pivot
+        moves -= move
+        squares -= move * move
         middle[index] = mean
         upper[index] = mean + deviation
         lower[index] = mean - deviation

@@ -90,6 +90,7 @@ def serve(
 
     from spotlab.api.app import create_app
     from spotlab.api.logs import configure_logging
+    from spotlab.api.ws_frames import FrameWebSocketProtocol
     from spotlab.exchange import Exchange
     from spotlab.settings import Settings
 
@@ -126,6 +127,7 @@ def serve(
             access_log=False,
             ws_ping_interval=20,
             ws_ping_timeout=20,
+            ws=FrameWebSocketProtocol,  # fan-out writes each message's frame once to every socket
             ws_per_message_deflate=False,  # compressing each message once per subscriber costs more than it saves
             server_header=False,
         )

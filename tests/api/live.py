@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from spotlab.api.ws_frames import FrameWebSocketProtocol
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -18,11 +20,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app, port: int | None = None) -> Iterator[str]:
-    """Serve ``app`` in a background thread; yields its base URL; stops it on exit."""
+def running(app, port: int | None = None, **config) -> Iterator[str]:
+    """Serve ``app`` in a background thread; yields its base URL; stops it on exit (``config``: uvicorn's)."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            **{
+                "host": "127.0.0.1",
+                "port": port,
+                "log_config": None,
+                "access_log": False,
+                "lifespan": "on",
+                "ws": FrameWebSocketProtocol,  # as ``spotlab serve`` runs: fan-out writes frames through
+                "ws_per_message_deflate": False,
+                **config,
+            },
+        )
     )
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ wire cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -29,6 +30,7 @@ from spotlab.accounts.signing import sign
 from spotlab.api.app import create_app
 from spotlab.api.asyncapi import SERVER_MESSAGES
 from spotlab.api.routes.ws import WebSocketOptions, configure
+from spotlab.api.ws_frames import FrameWebSocketProtocol
 from spotlab.settings import Settings
 from tests.api.conftest import PASSWORD, SECRET
 from tests.api.test_book_stream import ClientBook, Gap
@@ -178,7 +180,15 @@ def start(clock, tmp_path) -> Iterator[Callable[..., Server]]:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            ws=FrameWebSocketProtocol,
+            ws_per_message_deflate=False,
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -558,7 +568,8 @@ def test_a_message_over_the_size_limit_closes_the_connection_with_1009(start):
 
 
 def test_a_client_that_stops_reading_is_closed_as_a_slow_consumer_and_the_server_stays_healthy(start):
-    server = start(WebSocketOptions(heartbeat_seconds=None, max_messages=4))
+    """Frames go straight to the socket (``spotlab.api.ws_frames``): the bound is the bytes left unsent."""
+    server = start(WebSocketOptions(heartbeat_seconds=None, max_chars=256 * 1024))
     server.user("alice", BTC="100")
     for i in range(2000):  # a deep book: each snapshot is ~60 KB
         server.exchange.place_order("alice", "BTC/USDT", "sell", "limit", D(30000 + i), D("0.01"))
@@ -579,7 +590,8 @@ def test_a_client_that_stops_reading_is_closed_as_a_slow_consumer_and_the_server
 
     assert server.streams.hub.connected == 0  # forgotten by the hub while the socket is still stalled
     code, reason = slow.closed_with()
-    assert code == 1008 and reason.startswith("slow consumer: 4 messages unread"), (code, reason)
+    assert code == 1008 and re.fullmatch(r"slow consumer: \d+ bytes unsent", reason), (code, reason)
+    assert int(reason.split()[2]) > 256 * 1024
     healthy = server.socket()
     assert healthy.ask("subscribe", channels=[TICKER])["type"] == "subscribed"
     assert server.http.get("/healthz").status_code == 200

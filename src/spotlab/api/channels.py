@@ -460,7 +460,8 @@ class Streams:
             records, self._inbox = self._inbox, []
             self._scheduled = False
         try:
-            self.process(records)
+            with self.hub.batch():  # one write per socket for everything this drain publishes
+                self.process(records)
         except Exception:  # a bug here must not leave a book silently wrong: start the books afresh
             log.exception("streams failed on records %d-%d; books start afresh", records[0].index, records[-1].index)
             self.books = BookStream.open(self.exchange)  # its new sequences make every book client resync

@@ -17,6 +17,13 @@ Invariants
   its queue; the hub forgets it at once, its ``on_close`` callback runs (the transport
   stops a send blocked on a stalled socket), and its sender sees ``None`` from
   ``next()`` and closes the socket with ``close_code`` / ``close_reason``.
+- Write-through (``Subscriber.write_through``): where the server lets the application write
+  whole frames to a connection (``spotlab.api.ws_frames``), a message is framed once per
+  fan-out (``text_frame``) and written at once to every such subscriber, with no queue and no
+  sender task. The bound is then the transport's buffer: a write that leaves more than
+  ``max_chars`` bytes unsent closes the subscriber (``1008``, "slow consumer: N bytes
+  unsent"); ``max_messages`` does not apply (nothing is queued here). Inside ``Hub.batch``
+  (one drain of the exchange's records) each such subscriber's frames go out in one write.
 - Heartbeats (``Hub.heartbeat``): a round queues ``{"type": "heartbeat", ...}`` for each
   connected subscriber that was sent nothing since the previous round.
 
@@ -35,8 +42,10 @@ Use from the WebSocket endpoint (on the loop), with ``streams`` a ``spotlab.api.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -59,6 +68,21 @@ def encode(payload: Mapping[str, Any]) -> str:
     return _encode(payload).decode()
 
 
+_FIN_TEXT = 0x81  # FIN bit set, opcode 1 (text)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame carrying ``payload``, as a server sends it (RFC 6455)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((_FIN_TEXT, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, size)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
+    return header + payload
+
+
 def iso_time(ns: int) -> str:
     """UTC nanoseconds as ISO-8601 with microseconds and ``Z``."""
     return ns_to_datetime(ns).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -75,7 +99,7 @@ class Subscriber:
     """One connection's outbound side: a bounded queue of JSON texts, read by one sender task."""
 
     __slots__ = ("_account", "max_messages", "max_chars", "topics", "close_code", "close_reason", "on_close")
-    __slots__ += ("_queue", "_chars", "_waiter", "_active")
+    __slots__ += ("_queue", "_chars", "_waiter", "_active", "_sink", "_held")
 
     def __init__(
         self,
@@ -98,6 +122,19 @@ class Subscriber:
         self._chars = 0
         self._waiter: asyncio.Future | None = None
         self._active = False  # sent something since the last heartbeat round
+        self._sink: Callable[[bytes], int | None] | None = None
+        self._held: list[bytes] | None = None  # frames held for one write (``Hub.batch``)
+
+    def write_through(self, sink: Callable[[bytes], int | None]) -> None:
+        """From now on write each message at once as a frame through ``sink`` instead of queueing it.
+
+        ``sink(frame)`` writes whole frames and returns the bytes its transport still buffers, or
+        ``None`` when the connection no longer takes frames (``spotlab.api.ws_frames.FrameSink``).
+        Only before anything is queued, so nothing overtakes what waits in the queue.
+        """
+        if self._queue:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "write_through before anything is queued")
+        self._sink = sink
 
     def authenticate(self, account: str) -> None:
         """Bind the subscriber to ``account`` (private channels); binding it to another account is refused."""
@@ -126,11 +163,24 @@ class Subscriber:
     def pending_chars(self) -> int:
         return self._chars
 
-    def deliver(self, message: str) -> bool:
-        """Queue ``message``; ``False`` if the subscriber is closed, or closes now because it is too far behind."""
+    def deliver(self, message: str, frame: bytes | None = None) -> bool:
+        """Queue ``message`` (or write it, see ``write_through``; ``frame`` is its ``text_frame`` if made already).
+
+        ``False`` if the subscriber is closed, or closes now because it is too far behind.
+        """
         queue = self._queue
         if queue is None:
             return False
+        sink = self._sink
+        if sink is not None:
+            if frame is None:
+                frame = text_frame(message.encode())
+            self._active = True
+            held = self._held
+            if held is not None:
+                held.append(frame)
+                return True
+            return self._write(sink, frame)
         if len(queue) >= self.max_messages:
             self.close(CLOSE_POLICY_VIOLATION, f"slow consumer: {len(queue)} messages unread")
             return False
@@ -146,6 +196,32 @@ class Subscriber:
             if not waiter.done():
                 waiter.set_result(None)
         return True
+
+    def _write(self, sink: Callable[[bytes], int | None], frames: bytes) -> bool:
+        buffered = sink(frames)
+        if buffered is None:  # the connection is closing: nothing more goes out
+            self.close(CLOSE_GOING_AWAY, "the connection is closing")
+            return False
+        if buffered > self.max_chars:
+            self.close(CLOSE_POLICY_VIOLATION, f"slow consumer: {buffered} bytes unsent")
+            return False
+        return True
+
+    @property
+    def writes_through(self) -> bool:
+        return self._sink is not None
+
+    def hold(self) -> None:
+        """Write-through only: keep the frames delivered from now on for one write at ``flush``."""
+        if self._sink is not None and self._held is None:
+            self._held = []
+
+    def flush(self) -> bool:
+        """Write the frames held since ``hold`` in one go; ``False`` if that closed the subscriber."""
+        held, self._held = self._held, None
+        if not held or self._queue is None:
+            return self._queue is not None
+        return self._write(self._sink, held[0] if len(held) == 1 else b"".join(held))
 
     def idle_since_last_round(self) -> bool:
         """Whether nothing was queued since the last call (heartbeat rounds); starts a new round."""
@@ -211,6 +287,27 @@ class Hub:
     def __init__(self) -> None:
         self._topics: dict[str, dict[Subscriber, None]] = {}
         self._connected: dict[Subscriber, None] = {}
+        self._holding: dict[Subscriber, None] | None = None  # inside ``batch``: subscribers holding frames
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Inside: a subscriber writing through holds what it is sent; at the end, one write each.
+
+        What one drain of the exchange's records publishes (trades, a book diff, a ticker...) then
+        reaches each socket in one write, so a client reads them in one go. Subscribers that
+        fall behind on that write are closed and forgotten, as in ``fan_out``.
+        """
+        if self._holding is not None:  # nested: the outer batch writes
+            yield
+            return
+        holding = self._holding = {}
+        try:
+            yield
+        finally:
+            self._holding = None
+            dropped = [subscriber for subscriber in holding if not subscriber.flush()]
+            for subscriber in dropped:
+                self.disconnect(subscriber)
 
     def connect(self, subscriber: Subscriber) -> None:
         self._connected[subscriber] = None
@@ -260,7 +357,14 @@ class Hub:
 
     def fan_out(self, subscribers: list[Subscriber], message: str) -> int:
         """Queue ``message`` for each of ``subscribers``; the ones that fall behind are closed and forgotten."""
-        dropped = [subscriber for subscriber in subscribers if not subscriber.deliver(message)]
+        frame = text_frame(message.encode())  # framed once for every subscriber writing through
+        holding = self._holding
+        if holding is not None:
+            for subscriber in subscribers:
+                if subscriber.writes_through and subscriber not in holding:
+                    subscriber.hold()
+                    holding[subscriber] = None
+        dropped = [subscriber for subscriber in subscribers if not subscriber.deliver(message, frame)]
         for subscriber in dropped:
             self.disconnect(subscriber)
         return len(subscribers) - len(dropped)

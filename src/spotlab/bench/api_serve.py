@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     from spotlab.api.app import create_app
     from spotlab.api.logs import configure_logging
     from spotlab.api.routes.ws import WebSocketOptions, configure
+    from spotlab.api.ws_frames import FrameWebSocketProtocol
     from spotlab.settings import Settings
 
     settings = Settings(port=args.port, data_dir=args.data_dir)
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        ws=FrameWebSocketProtocol,
         ws_per_message_deflate=False,
         server_header=False,
     )

@@ -43,7 +43,9 @@ Invariants
 - Ordering: ops are handled in the order received; order ops reach the exchange in that order
   (each is applied before the next is read) and then await durability concurrently, up to
   ``max_inflight`` per connection, so their answers may overtake each other: match them by ``id``.
-- Bounded memory: everything sent goes through the subscriber's bounded queue (``spotlab.api.streams``);
+- Bounded memory: everything sent goes through the subscriber (``spotlab.api.streams``): its bounded queue,
+  or, where the server provides ``spotlab.api.ws_frames`` (``spotlab serve`` does), straight to the socket
+  as frames built once per fan-out, bounded by the transport's buffer;
   incoming frames are read one at a time and one over ``max_message_bytes`` closes the connection (the
   server's own frame limit, uvicorn's ``ws_max_size``, bounds what is read before that). Order ops are limited
   per connection (``order_ops_per_second``, burst ``order_ops_burst``; ``RATE_LIMITED`` beyond).
@@ -77,6 +79,7 @@ from spotlab.api.handlers import plain, status_of
 from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic, order_public, place
 from spotlab.api.schemas import MarketId, RequestModel, market_id, symbol_of
 from spotlab.api.streams import DEFAULT_MAX_CHARS, DEFAULT_MAX_MESSAGES, encode, iso_time
+from spotlab.api.ws_frames import sink_of
 from spotlab.clock import Clock
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
@@ -356,6 +359,9 @@ class Connection:
         self.streams = streams
         self.options = options
         self.subscriber = streams.connect()
+        sink = sink_of(websocket.scope)
+        if sink is not None:
+            self.subscriber.write_through(sink.write)
         self.request_id = (websocket.scope.get("state") or {}).get("request_id", "-")
         self.credential: tuple[str, str] | None = None  # ("token", token) or ("api_key", key id)
         self.budget = OpBudget(options.order_ops_per_second, options.order_ops_burst, _now())

@@ -89,6 +89,7 @@ def serve(
     import uvicorn
 
     from spotlab.api.app import create_app
+    from spotlab.api.gc_policy import GcPolicy
     from spotlab.api.logs import configure_logging
     from spotlab.api.ws_frames import FrameWebSocketProtocol
     from spotlab.exchange import Exchange
@@ -116,6 +117,7 @@ def serve(
         f"spotlab API on {scheme}://{settings.host}:{settings.port}  (docs: /docs, store: {settings.resolved_store()})",
         soft_wrap=True,  # never break the URLs: people copy them
     )
+    collector = GcPolicy().install()  # short collector pauses (see spotlab.api.gc_policy)
     try:
         uvicorn.run(
             create_app(settings, exchange=exchange),
@@ -132,6 +134,7 @@ def serve(
             server_header=False,
         )
     finally:
+        collector.uninstall()
         exchange.close()
 
 

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from spotlab.api.app import create_app
+    from spotlab.api.gc_policy import GcPolicy
     from spotlab.api.logs import configure_logging
     from spotlab.api.routes.ws import WebSocketOptions, configure
     from spotlab.api.ws_frames import FrameWebSocketProtocol
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         options = dataclasses.replace(options, coalesce_seconds=args.coalesce_seconds)
     app = create_app(settings)
     configure(app, options)
+    GcPolicy().install()  # as spotlab serve
     uvicorn.run(
         app,
         host=settings.host,

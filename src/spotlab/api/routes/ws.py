@@ -102,7 +102,9 @@ class WebSocketOptions:
     heartbeat_seconds: float | None = 20.0  # None: no heartbeats
     max_messages: int = DEFAULT_MAX_MESSAGES  # unread messages per connection before it is closed (1008)
     max_chars: int = DEFAULT_MAX_CHARS  # unread bytes per connection before it is closed (1008)
-    coalesce_seconds: float = 0.0  # batch the exchange's records this long (see Streams)
+    # batch the exchange's records this long (see Streams): at most 50 messages per channel and second, as
+    # exchanges' depth streams do (Binance: 100 ms), for up to 20 ms more delivery lag
+    coalesce_seconds: float = 0.02
     max_message_bytes: int = 64 * 1024  # a bigger incoming message closes the connection (1009)
     max_subscriptions: int = 64  # channels per connection
     order_ops_per_second: float | None = 100.0  # place/cancel ops per connection; None: unlimited

@@ -153,54 +153,117 @@ def _iso_ns(text: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-async def _subscriber(url: str, ready: asyncio.Queue, window: list[int], tally: SubscriberTally, caches: tuple):
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
+class LeanSubscriber(asyncio.Protocol):
+    """One subscriber socket on websockets' sans-I/O protocol, handled inside ``data_received``.
 
-    trades_cache, diffs_cache = caches
-    async with connect(url, **CONNECT_OPTIONS) as socket:
-        await socket.send(json.dumps({"op": "subscribe", "id": 1, "channels": CHANNELS}))
-        acknowledged, book_sequence = 0, None
-        while acknowledged < len(CHANNELS) or book_sequence is None:
-            message = json.loads(await socket.recv())
-            if message["type"] == "subscribed":
-                acknowledged += 1
-            elif message["type"] == "snapshot":
-                book_sequence = message["sequence"]
-            elif message["type"] == "error":
-                raise RuntimeError(f"subscribing failed: {message}")
-        await ready.put(1)
-        now, add_lag = time.time_ns, tally.lags.add
-        try:
-            while True:
-                text = await socket.recv()
-                received = now()
-                if received > window[1]:
+    The instrument must not be the bottleneck: 1,000 sockets at tens of messages per second
+    each are more than an asyncio client with a task wake-up per message keeps up with on
+    this machine, so the subscribers read frames straight off the transport (websockets parses
+    them, handshake included) and count them where they arrive. All frames of one read
+    share one receive time.
+    """
+
+    def __init__(self, url: str, ready: asyncio.Future, window: list[int], tally: SubscriberTally, caches: tuple):
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.protocol = ClientProtocol(parse_uri(url), max_size=2**24)
+        self.ready, self.window, self.tally = ready, window, tally
+        self.trades_cache, self.diffs_cache = caches
+        self.transport: asyncio.Transport | None = None
+        self.acknowledged, self.book_sequence, self.subscribed = 0, None, False
+        self.closed_counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Opcode
+        from websockets.http11 import Response
+
+        received = time.time_ns()
+        protocol = self.protocol
+        protocol.receive_data(data)
+        for event in protocol.events_received():
+            if isinstance(event, Response):
+                if event.status_code != 101:
+                    self._fail(RuntimeError(f"handshake refused: {event.status_code}"))
                     return
-                counted = window[0] <= received
-                if text.startswith('{"type":"trades"'):
-                    times = trades_cache.of(text)
-                    if counted:
-                        tally.trade_messages += 1
-                        tally.trades += len(times)
-                        tally.bytes += len(text)
-                        for trade_time in times:
-                            add_lag(received - trade_time)
-                elif text.startswith('{"type":"update"'):
-                    previous, book_sequence_now, levels = diffs_cache.of(text)
-                    if previous != book_sequence:
-                        tally.gaps += 1
-                    book_sequence = book_sequence_now
-                    if counted:
-                        tally.book_messages += 1
-                        tally.book_levels += levels
-                        tally.bytes += len(text)
-                elif counted:
-                    tally.other_messages += 1
-        except ConnectionClosed as closed:
-            tally.closed += 1
-            code = str(closed.rcvd.code if closed.rcvd is not None else "none")
-            tally.close_codes[code] = tally.close_codes.get(code, 0) + 1
+                protocol.send_text(json.dumps({"op": "subscribe", "id": 1, "channels": CHANNELS}).encode())
+            elif event.opcode is Opcode.TEXT:
+                text = event.data.decode()
+                if self.subscribed:
+                    self._count(text, received)
+                else:
+                    self._subscribing(text)
+            elif event.opcode is Opcode.CLOSE:
+                self._closed(protocol.close_rcvd.code if protocol.close_rcvd is not None else None)
+        self._flush()  # pongs and the closing handshake
+
+    def _subscribing(self, text: str) -> None:
+        message = json.loads(text)
+        if message["type"] == "subscribed":
+            self.acknowledged += 1
+        elif message["type"] == "snapshot":
+            self.book_sequence = message["sequence"]
+        elif message["type"] == "error":
+            self._fail(RuntimeError(f"subscribing failed: {message}"))
+            return
+        if self.acknowledged == len(CHANNELS) and self.book_sequence is not None:
+            self.subscribed = True
+            if not self.ready.done():
+                self.ready.set_result(None)
+
+    def _count(self, text: str, received: int) -> None:
+        window, tally = self.window, self.tally
+        if received > window[1]:
+            return
+        counted = window[0] <= received
+        if text.startswith('{"type":"trades"'):
+            times = self.trades_cache.of(text)
+            if counted:
+                tally.trade_messages += 1
+                tally.trades += len(times)
+                tally.bytes += len(text)
+                add_lag = tally.lags.add
+                for trade_time in times:
+                    add_lag(received - trade_time)
+        elif text.startswith('{"type":"update"'):
+            previous, sequence, levels = self.diffs_cache.of(text)
+            if previous != self.book_sequence:
+                tally.gaps += 1
+            self.book_sequence = sequence
+            if counted:
+                tally.book_messages += 1
+                tally.book_levels += levels
+                tally.bytes += len(text)
+        elif counted:
+            tally.other_messages += 1
+
+    def _closed(self, code: int | None) -> None:
+        if self.closed_counted or not self.subscribed or time.time_ns() > self.window[1]:
+            return
+        self.closed_counted = True
+        self.tally.closed += 1
+        key = str(code if code is not None else "none")
+        self.tally.close_codes[key] = self.tally.close_codes.get(key, 0) + 1
+
+    def _fail(self, error: Exception) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(error)
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"closed before subscribing: {exc!r}"))
+        self._closed(None)
 
 
 async def _loop_lag(window: list[int], histogram: LagHistogram, period: float = 0.01) -> None:
@@ -228,30 +291,33 @@ def _sequence(text: str) -> int:
 
 async def subscribe_main(url: str, connections: int, grace_seconds: float = 0.5) -> dict[str, Any]:
     """Connect, print READY, wait for START on stdin, count, return the tally (see the module docstring)."""
-    ready: asyncio.Queue = asyncio.Queue()
+    from websockets.uri import parse_uri
+
+    loop = asyncio.get_running_loop()
+    address = parse_uri(url)
     window = [2**62, 2**62]  # nothing counts until START
     tally, caches = SubscriberTally(), (ParsedOnce(trade_times), ParsedOnce(diff_facts))
-    tasks = []
-    for _ in range(connections):  # a few at a time: the server's accept queue is finite
-        tasks.append(asyncio.create_task(_subscriber(url, ready, window, tally, caches)))
-        if len(tasks) % 50 == 0:
-            await asyncio.sleep(0.05)
-    for _ in range(connections):
-        getter = asyncio.ensure_future(ready.get())
-        done, _ = await asyncio.wait({getter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-        if getter not in done:
-            getter.cancel()
-            failed = next(task for task in done if task.done() and task.exception() is not None)
-            raise RuntimeError(f"a subscriber failed to start: {failed.exception()!r}")
+    sockets: list[LeanSubscriber] = []
+    for batch_start in range(0, connections, 50):  # a few at a time: the server's accept queue is finite
+        readies = []
+        for _ in range(batch_start, min(connections, batch_start + 50)):
+            ready = loop.create_future()
+            _, socket = await loop.create_connection(
+                lambda ready=ready: LeanSubscriber(url, ready, window, tally, caches), address.host, address.port
+            )
+            sockets.append(socket)
+            readies.append(ready)
+        await asyncio.wait_for(asyncio.gather(*readies), 60)
     print("READY", flush=True)
-    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    line = await loop.run_in_executor(None, sys.stdin.readline)
     _, start_ns, until_ns = line.split()
     window[0], window[1] = int(start_ns), int(until_ns)
-    tasks.append(asyncio.create_task(_loop_lag(window, tally.loop_lags)))
+    lag_task = asyncio.create_task(_loop_lag(window, tally.loop_lags))
     await asyncio.sleep(max(0.0, (window[1] - time.time_ns()) / 1e9) + grace_seconds)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    lag_task.cancel()
+    await asyncio.gather(lag_task, return_exceptions=True)
+    for socket in sockets:
+        socket.transport.close()
     return tally.to_json()
 
 

@@ -231,6 +231,7 @@ class CandleBook:
             and first.open_time <= ts_ns < first.open_time + self._lengths[0][1]
             and None not in slots
         ):  # the same shortest period: the same period of every interval
+            # the update below is written out twice on purpose: a method call per candle costs ~20 % here
             for candle in slots:
                 if price > candle.high:
                     candle.high = price

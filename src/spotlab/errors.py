@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     EXCHANGE_CLOSED = "EXCHANGE_CLOSED"
     SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"  # a remote data source (another exchange) cannot be reached
     LIMIT_REACHED = "LIMIT_REACHED"  # an account holds as many of something as it may (e.g. alerts)
+    RISK_LIMIT = "RISK_LIMIT"  # the account's risk profile refuses the order; the rule and figures are in details
 
     # the API layer (HTTP and WebSocket)
     VALIDATION_ERROR = "VALIDATION_ERROR"  # a request field is missing, mistyped or out of range

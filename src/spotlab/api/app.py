@@ -22,7 +22,7 @@ from spotlab.api.context import ApiContext
 from spotlab.api.metrics import Metrics, metrics_endpoint
 from spotlab.api.observability import add_operations_middleware
 from spotlab.api.ratelimit import RateLimitMiddleware, RateLimits, build_limiters
-from spotlab.api.routes import accounts, alerts, funds, health, markets, orders, screener, security, signals, ws
+from spotlab.api.routes import accounts, alerts, funds, health, markets, orders, risk, screener, security, signals, ws
 from spotlab.api.schemas import (
     ERROR_RESPONSES,
     compose_examples,
@@ -31,6 +31,7 @@ from spotlab.api.schemas import (
 )
 from spotlab.clock import Clock, WallClock
 from spotlab.exchange import Exchange
+from spotlab.exchange.risk import RiskService
 from spotlab.settings import Settings
 from spotlab.store.history import History
 from spotlab.store.sql import sql_engine
@@ -66,6 +67,11 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             history = History.open(side_url)
             opened.append(history.close)
             await run_in_threadpool(history.attach, ex, clock)  # catches up; the clock closes quiet candles
+            risk_engine = sql_engine(side_url, "risk")
+            opened.append(risk_engine.dispose)
+            risk_service = RiskService(risk_engine, ex, history, clock)
+            risk_service.register()  # order placement (REST and WebSocket) consults its guards
+            opened.append(risk_service.unregister)
             account_service = AccountService(
                 engine,
                 settings.resolved_secret(),
@@ -87,6 +93,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
                 metrics=metrics,
                 history=history,
             )
+            app.state.ctx.extras["risk"] = risk_service
             app.state.ctx.hub = ws.start_streams(app, ex, clock)  # stopped first on shutdown: opened last
             opened.append(app.state.ctx.hub.stop)
             opened.append(await alerts.start_alerts(app, side_url))  # after the hub: it publishes there
@@ -134,6 +141,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
     for router in (alerts.router, signals.router):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(screener.router, responses=ERROR_RESPONSES)
+    app.include_router(risk.router, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     app.include_router(asyncapi.router)
     app.include_router(health.router)

@@ -48,6 +48,7 @@ STATUS: dict[ErrorCode, int] = {
             C.INVALID_TWO_FACTOR_CODE,
             C.ADDRESS_NOT_WHITELISTED,
             C.ADDRESS_NOT_YET_ACTIVE,
+            C.RISK_LIMIT,  # the account's own rule forbids it for now: retrying unchanged will not help
         ],
         403,
     ),

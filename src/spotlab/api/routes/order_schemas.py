@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
+from starlette.concurrency import run_in_threadpool
 
 from spotlab.api.schemas import (
     DecimalIn,
@@ -30,6 +31,7 @@ from spotlab.api.schemas import (
 )
 from spotlab.core.orders import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.exchange import Exchange
+from spotlab.exchange.risk import RiskService
 from spotlab.exchange.views import Fill, OrderView
 
 
@@ -298,7 +300,30 @@ def account_fill_public(fill: Any) -> AccountFillPublic:
 
 
 def place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:
-    """Place ``body`` for ``account`` (REST and WebSocket share this): awaits durability."""
+    """Place ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
+
+    An account whose risk profile has a guard on (``spotlab.exchange.risk``) has the order checked
+    first, one guarded order of the account at a time; a refusal is ``RISK_LIMIT`` and changes nothing.
+    """
+    risk = RiskService.of(exchange)
+    if risk is not None and risk.guarded(account):
+        return _guarded_place(risk, exchange, account, body)
+    return _place(exchange, account, body)
+
+
+async def _guarded_place(risk: RiskService, exchange: Exchange, account: str, body: OrderCreate) -> OrderView:
+    async with risk.lock(account):
+        await risk.caught_up()
+        refusals = await run_in_threadpool(
+            risk.refusals, account, symbol_of(body.market), str(body.side), body.price, body.quantity,
+            body.quote_quantity, risk.now_ns(),
+        )  # fmt: skip
+        if refusals:
+            raise refusals[0].error()
+        return await _place(exchange, account, body)
+
+
+def _place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:
     return exchange.aio.place_order(
         account,
         symbol_of(body.market),

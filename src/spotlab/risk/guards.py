@@ -1,0 +1,175 @@
+"""Risk guards: pure functions over an account's records that refuse a new entry, with the rule and figures.
+
+What is guarded
+- Guards refuse **entries**. On spot an entry is a buy (it opens or adds to a position
+  in the base asset); a sell reduces exposure and is never refused by a guard: an
+  account must always be able to get out, and refusing a stop-loss exit would add risk.
+- ``max_trades_per_day``: the orders that traded (at least one fill, either side) in the
+  current UTC day; at the limit a new entry is refused (the limit itself is allowed:
+  with a limit of 3, the fourth is refused).
+- ``max_daily_loss`` / ``max_daily_loss_percent``: the realised P&L of the sells closed
+  in the current UTC day, in the profile's currency; once the loss reaches the limit
+  (``loss >= limit``) new entries are refused for the rest of the day. The percentage is
+  of current equity.
+- ``cooldown_after_losses`` + ``cooldown_minutes``: when the last N closed trades (sells,
+  by time) all lost money, entries are refused until ``cooldown_minutes`` after the last
+  of them (at that instant they are allowed again). A break-even trade is not a loss; a
+  further loss after a cooldown starts a new one.
+- ``max_exposure_percent``: the base asset's value after the order (current value plus
+  the order's value) as a percentage of equity; above the limit is refused, at it allowed.
+  An order whose value cannot be converted into the profile's currency is refused.
+- ``require_stop_loss``: **not enforced yet**: it needs conditional orders linked to an
+  entry (a bracket). The profile stores it; ``not_enforced`` lists it.
+
+A closed trade's P&L is in its market's quote (``spotlab.risk.portfolio``) and converted
+into the profile's currency at current last prices by the caller (``ClosedTrade``).
+Known limitation: two entries sent at the same moment are checked against the same
+records; the API serialises an account's guarded orders to close that gap in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.risk.profile import RiskProfile
+from spotlab.risk.records import FillRecord, utc_day
+
+NS_PER_MINUTE = 60 * 1_000_000_000
+NOT_ENFORCED = ("require_stop_loss",)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """A sell's realised P&L, converted into the profile's currency (``None``: no conversion path)."""
+
+    order_id: int
+    market: str
+    time_ns: int
+    pnl: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    rule: str
+    message: str
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def error(self) -> SpotlabError:
+        return SpotlabError(ErrorCode.RISK_LIMIT, f"{self.rule}: {self.message}", rule=self.rule, **self.figures)
+
+
+def trades_today(fills: Iterable[FillRecord], now_ns: int) -> int:
+    """Orders with at least one fill in the UTC day of ``now_ns``."""
+    today = utc_day(now_ns)
+    return len({f.order_id for f in fills if utc_day(f.time_ns) == today})
+
+
+def realised_today(closed: Iterable[ClosedTrade], now_ns: int) -> Decimal:
+    today = utc_day(now_ns)
+    return sum((t.pnl for t in closed if t.pnl is not None and utc_day(t.time_ns) == today), Decimal(0))
+
+
+def trades_per_day_guard(profile: RiskProfile, fills: Sequence[FillRecord], now_ns: int) -> Refusal | None:
+    limit = profile.max_trades_per_day
+    if limit is None:
+        return None
+    count = trades_today(fills, now_ns)
+    if count < limit:
+        return None
+    return Refusal(
+        "max_trades_per_day",
+        f"{count} orders traded today (UTC), the limit is {limit}; new entries wait until 00:00 UTC",
+        {"trades_today": str(count), "limit": str(limit)},
+    )
+
+
+def daily_loss_guard(
+    profile: RiskProfile, closed: Sequence[ClosedTrade], now_ns: int, equity: Decimal
+) -> Refusal | None:
+    if profile.max_daily_loss is not None:
+        limit = profile.max_daily_loss
+    elif profile.max_daily_loss_percent is not None:
+        limit = equity * profile.max_daily_loss_percent / 100
+    else:
+        return None
+    loss = -realised_today(closed, now_ns)
+    if loss < limit:
+        return None
+    return Refusal(
+        "max_daily_loss",
+        f"realised loss today (UTC) is {loss} {profile.currency}, the limit is {limit} {profile.currency}; "
+        "new entries wait until 00:00 UTC",
+        {"loss_today": str(loss), "limit": str(limit), "currency": profile.currency},
+    )
+
+
+def cooldown_guard(profile: RiskProfile, closed: Sequence[ClosedTrade], now_ns: int) -> Refusal | None:
+    n = profile.cooldown_after_losses
+    if n is None or len(closed) < n:
+        return None
+    last = sorted(closed, key=lambda t: t.time_ns)[-n:]
+    if not all(t.pnl is not None and t.pnl < 0 for t in last):
+        return None
+    until = last[-1].time_ns + profile.cooldown_minutes * NS_PER_MINUTE
+    if now_ns >= until:
+        return None
+    wait_s = (until - now_ns + 999_999_999) // 1_000_000_000
+    return Refusal(
+        "cooldown_after_losses",
+        f"the last {n} closed trades lost money; cooling down for {profile.cooldown_minutes} minutes "
+        f"after the last one ({wait_s} s left)",
+        {"losing_trades": str(n), "cooldown_minutes": str(profile.cooldown_minutes), "until_ns": str(until)},
+    )
+
+
+def exposure_guard(
+    profile: RiskProfile, asset: str, current_value: Decimal, order_value: Decimal | None, equity: Decimal
+) -> Refusal | None:
+    limit = profile.max_exposure_percent
+    if limit is None:
+        return None
+    if order_value is None or equity <= 0:
+        return Refusal(
+            "max_exposure_percent",
+            f"cannot value this {asset} order or the account's equity in {profile.currency}, so its exposure "
+            "cannot be checked",
+            {"asset": asset, "limit_percent": str(limit), "equity": str(equity)},
+        )
+    after = current_value + order_value
+    percent = after * 100 / equity
+    if percent <= limit:
+        return None
+    return Refusal(
+        "max_exposure_percent",
+        f"{asset} would be {after} {profile.currency}, {percent:.2f} % of equity {equity} {profile.currency}; "
+        f"the limit is {limit} %",
+        {"asset": asset, "exposure_after": str(after), "percent_after": f"{percent:.2f}", "limit_percent": str(limit),
+         "equity": str(equity)},
+    )  # fmt: skip
+
+
+def check_entry(
+    profile: RiskProfile,
+    *,
+    side: str,
+    asset: str,
+    now_ns: int,
+    fills: Sequence[FillRecord],
+    closed: Sequence[ClosedTrade],
+    equity: Decimal,
+    asset_value: Decimal,
+    order_value: Decimal | None,
+) -> list[Refusal]:
+    """Every refusal for an order of ``side`` on ``asset`` (the base); sells are never refused."""
+    if side != "buy" or not profile.active():
+        return []
+    found = [
+        trades_per_day_guard(profile, fills, now_ns),
+        daily_loss_guard(profile, closed, now_ns, equity),
+        cooldown_guard(profile, closed, now_ns),
+        exposure_guard(profile, asset, asset_value, order_value, equity),
+    ]
+    return [r for r in found if r is not None]

@@ -20,6 +20,7 @@ EXPECTED = {
     (NEW, Action.REDUCE): NEW,
     (NEW, Action.CANCEL): CANCELED,
     (NEW, Action.EXPIRE): EXPIRED,
+    (NEW, Action.TRIGGER): OrderStatus.TRIGGERED,  # a pending conditional order: its child takes over
     (PARTIAL, Action.FILL_PART): PARTIAL,
     (PARTIAL, Action.FILL_REST): FILLED,
     (PARTIAL, Action.BUDGET_SPENT): FILLED,

@@ -4,18 +4,25 @@ Twenty accounts, some rich and some deliberately poor, trade BTC/USDT, ETH/USDT 
 the cross pair ETH/BTC with every order type (limit GTC/IOC/FOK, limit_maker, market
 by quantity and by quote amount on both sides), cancel, cancel all, reduce, deposit
 and withdraw (some too much, some below the minimum), with client order ids that are
-sometimes reused, while markets now and then halt and resume. After EVERY command:
+sometimes reused, while markets now and then halt and resume. Conditional orders
+(stop-loss and take-profit, market and limit, both sides; some would trigger at once
+and are rejected) wait with their funds held and trigger as the trades move the last
+price; OCOs (sell) and brackets (buy entry, then OCO exits) share one hold between
+their take-profit and stop-loss, and are canceled whole or piece by piece. After EVERY command:
 
 - conservation: per asset, the sum of every balance (users and the fee account)
   equals what the test deposited minus what its withdrawals sent out (amount - fee);
 - no available or locked balance is negative;
 - each account's locked balance equals what its open orders must hold, computed here
-  from the orders' prices and remaining quantities (not from the engine's hold field);
+  from the orders' prices and remaining quantities (not from the engine's hold field),
+  plus what its pending conditional orders hold (base quantity, limit worst case, or
+  the quote amount of a market buy);
 - ``ex.check_invariants()`` (book integrity, conservation, holds);
 - a refused command (``SpotlabError``) or a repeated client order id left
   ``ex.state_hash()`` unchanged;
 - every fill's fees are ``floor(notional * rate)``, an order by quote amount spent
-  within its amount, and each time in force ended in a status it allows.
+  within its amount, and each time in force ended in a status it allows;
+- every 500 commands, a snapshot restored into a new engine has the same state hash.
 
 Reproduce or extend with ``SPOTLAB_RANDOM_SEED`` and ``SPOTLAB_RANDOM_COMMANDS``.
 """
@@ -31,7 +38,8 @@ from decimal import Decimal as D
 import pytest
 
 from spotlab import Exchange, SimulatedClock, SpotlabError
-from spotlab.core.events import OrderFilled
+from spotlab.core import state
+from spotlab.core.events import OrderFilled, OrderTriggered
 from spotlab.core.markets import FEE_SCALE
 from spotlab.core.orders import Side
 
@@ -64,6 +72,7 @@ class RandomRun:
         self.orders: list[tuple[str, int, str, D | None]] = []  # (account, id, market, quantity) of accepted orders
         self.client_orders: dict[tuple[str, str], dict] = {}  # (account, client id) -> the place arguments
         self.fills: list[OrderFilled] = []
+        self.lists: list[tuple[str, int]] = []  # (account, list id) of accepted order lists
         self.last_seq = self.ex.last_sequence
         self.ex.subscribe(self.on_event)
         self.seen = Counter()  # what happened: refusal codes, order outcomes, kinds of command
@@ -77,6 +86,8 @@ class RandomRun:
         self.last_seq = event.seq
         if type(event) is OrderFilled:
             self.fills.append(event)
+        elif type(event) is OrderTriggered:
+            self.seen["triggered"] += 1
 
     # -- commands ------------------------------------------------------------------------
 
@@ -110,10 +121,13 @@ class RandomRun:
         market = rng.choice(list(MARKETS))
         side = rng.choice(["buy", "sell"])
         kind = rng.choices(
-            ["GTC", "IOC", "FOK", "limit_maker", "market", "market_amount"], weights=[30, 6, 6, 8, 6, 6]
+            ["GTC", "IOC", "FOK", "limit_maker", "market", "market_amount", "conditional"],
+            weights=[30, 6, 6, 8, 6, 6, 8],
         )[0]
         args: dict = {"account": account, "market": market, "side": side}
-        if kind == "market":
+        if kind == "conditional":
+            self.conditional(args)
+        elif kind == "market":
             args |= {"type": "market", "quantity": self.quantity(market)}
         elif kind == "market_amount":
             args |= {"type": "market", "quote_quantity": MARKETS[market][3] * rng.choice([D("0.01"), 1, 3, 10, 30])}
@@ -129,6 +143,63 @@ class RandomRun:
         if rng.random() < 0.2:
             args["client_order_id"] = f"c-{rng.randrange(40)}"  # a pool per account: reuse becomes common
         self.submit(kind, args)
+
+    def conditional(self, args: dict) -> None:
+        """A stop-loss or take-profit a few steps from the mid (so some are crossed at once and rejected)."""
+        rng = self.rng
+        market, side = args["market"], args["side"]
+        mid, step, _, amount = MARKETS[market]
+        otype = rng.choice(["stop_loss", "stop_loss_limit", "take_profit", "take_profit_limit", "trailing_stop"])
+        if otype == "trailing_stop":
+            args |= {"type": otype}
+            if rng.random() < 0.5:
+                args["trailing_distance"] = step * rng.randint(1, 6)
+            else:
+                args["trailing_percent"] = D(rng.choice(["0.01", "0.05", "0.2"]))
+            if rng.random() < 0.3:
+                args["activation_price"] = mid + (1 if side == "sell" else -1) * step * rng.randint(0, 4)
+            args |= (
+                {"quote_quantity": amount * rng.choice([1, 3])}
+                if side == "buy"
+                else {"quantity": self.quantity(market)}
+            )
+            return
+        below = (otype.startswith("stop_loss")) is (side == "sell")  # sell stops and buy take-profits wait below
+        stop = mid + (-1 if below else 1) * step * rng.randint(0, 6)
+        args |= {"type": otype, "stop_price": stop}
+        if otype.endswith("_limit"):
+            args |= {"price": stop + (-1 if side == "sell" else 1) * step * rng.randint(0, 3)}
+            args |= {"quantity": self.quantity(market)}
+        elif side == "buy":
+            args |= {"quote_quantity": amount * rng.choice([1, 3, 10])}
+        else:
+            args |= {"quantity": self.quantity(market)}
+
+    def place_list(self) -> None:
+        """An OCO selling what an account may hold, or a bracket buying near the mid; some refused."""
+        rng = self.rng
+        account, market = rng.choice(ACCOUNTS), rng.choice(list(MARKETS))
+        mid, step, _, _ = MARKETS[market]
+        quantity = self.quantity(market)
+        take_profit = mid + step * rng.randint(-1, 8)
+        stop = mid - step * rng.randint(-1, 8)
+        stop_limit = stop - step * rng.randint(0, 3) if rng.random() < 0.4 else None
+        if rng.random() < 0.5:
+            view = self.ex.place_oco(account, market, quantity, take_profit, stop, stop_limit_price=stop_limit)
+        else:
+            entry = mid + step * rng.randint(-4, 2)
+            view = self.ex.place_bracket(
+                account, market, quantity, entry, take_profit, stop, stop_limit_price=stop_limit
+            )
+        self.seen[f"{view.kind} placed"] += 1
+        for order in view.orders:
+            self.orders.append((order.account, order.id, order.market, order.quantity))
+        self.lists.append((account, view.id))
+
+    def cancel_list(self) -> None:
+        if self.lists:
+            account, list_id = self.rng.choice(self.lists[-20:])
+            self.ex.cancel_order_list(account, list_id)
 
     def submit(self, kind: str, args: dict) -> None:
         view = self.ex.place_order(**args)
@@ -207,6 +278,11 @@ class RandomRun:
     def check_order_outcome(self, kind: str, args: dict, view) -> None:
         status, filled = view.status, view.filled_quantity
         tif = view.time_in_force
+        if kind == "conditional":
+            assert status == "NEW" and not view.fills and view.stop_price == args.get("stop_price", view.stop_price), (
+                view
+            )
+            return
         if view.type == "limit_maker":
             assert status == "NEW" and not view.fills, view
         elif tif == "FOK":
@@ -259,6 +335,17 @@ class RandomRun:
                 needed[order.account, spec.quote.code] += notional + notional * spec.max_rate // FEE_SCALE
             else:
                 needed[order.account, spec.base.code] += order.remaining * spec.lot_units
+        for order in self.engine.pending_orders.values():
+            spec = self.engine.markets[order.market].spec
+            if order.list_id:
+                continue  # an OCO's stop-loss: its take-profit in the book holds for both
+            if order.side is Side.SELL:
+                needed[order.account, spec.base.code] += order.quantity * spec.lot_units
+            elif order.quote_quantity:
+                needed[order.account, spec.quote.code] += order.quote_quantity
+            else:
+                notional = order.price * order.quantity * spec.notional_unit
+                needed[order.account, spec.quote.code] += notional + notional * spec.max_rate // FEE_SCALE
         for account, rows in self.engine.ledger.rows.items():
             for asset, row in rows.items():
                 assert row[1] == needed[account, asset], (
@@ -277,12 +364,29 @@ class RandomRun:
         for asset in ASSETS:
             assert totals[asset] == self.inside[asset] * self.units[asset].unit, asset
 
+    def check_snapshot_round_trip(self) -> None:
+        """What a restart from a snapshot would rebuild, pending conditionals included, hashes the same."""
+        restored = state.restore(state.decode(state.encode(state.snapshot(self.engine))))
+        restored.check_invariants()
+        assert state.state_hash(restored) == self.ex.state_hash(), "the restored state differs"
+        assert list(restored.pending_orders) == list(self.engine.pending_orders)
+
     # -- the run -------------------------------------------------------------------------
 
     def step(self) -> None:
         action = self.rng.choices(
-            [self.place, self.cancel, self.cancel_all, self.reduce, self.move_funds, self.resend, self.halt_or_resume],
-            weights=[62, 12, 2, 8, 9, 3, 2],
+            [
+                self.place,
+                self.cancel,
+                self.cancel_all,
+                self.reduce,
+                self.move_funds,
+                self.resend,
+                self.halt_or_resume,
+                self.place_list,
+                self.cancel_list,
+            ],
+            weights=[62, 12, 2, 8, 9, 3, 2, 5, 1],
         )[0]
         before = self.ex.state_hash()
         duplicates = self.seen["duplicate"]
@@ -309,6 +413,7 @@ class RandomRun:
                 raise AssertionError(f"seed {SEED}, command {number}: {error}") from error
             if number % 500 == 0:
                 self.check_public_views()
+                self.check_snapshot_round_trip()
         self.check_public_views()
 
 
@@ -347,6 +452,10 @@ def test_thousands_of_random_commands_keep_every_balance_conserved_and_every_hol
         "market FILLED",
         "market_amount FILLED",
         "market_amount EXPIRED",
+        "conditional NEW",
+        "triggered",
+        "oco placed",
+        "bracket placed",
     ):
         assert seen[outcome] > 0, f"no {outcome} in {COMMANDS} commands: {seen}"
     assert seen["duplicate"] > 0

@@ -83,6 +83,10 @@ class PlaceOrder(Command):
     quantity: int = 0  # lots; 0 for market orders by quote amount
     quote_quantity: int = 0  # quote minor units; only for market orders by quote amount
     client_order_id: str | None = None
+    stop_price: int = 0  # ticks; the trigger of a conditional order (stop_loss..., take_profit...), else 0
+    trailing_distance: int = 0  # ticks; a trailing stop's distance from its peak (or trailing_bps)
+    trailing_bps: int = 0  # a trailing stop's distance in basis points (1/100 %) of its peak
+    activation_price: int = 0  # ticks; a trailing stop starts trailing when the last price reaches it (0: at once)
 
 
 class CancelOrder(Command):
@@ -101,6 +105,30 @@ class ReduceOrder(Command):
     quantity: int  # the new total quantity in lots, below the current one and above what has filled
 
 
+class PlaceOrderList(Command):
+    """An OCO (take-profit limit + stop-loss, one cancels the other) or a bracket (an entry, then an OCO).
+
+    Spot lists protect a holding: an OCO sells ``quantity``; a bracket buys ``quantity`` at
+    ``entry_price`` and, as the entry fills, sells what it bought through an OCO.
+    """
+
+    account: str
+    market: str
+    list_type: str  # "oco" or "bracket"
+    side: Side  # an OCO sells, a bracket's entry buys
+    quantity: int  # lots
+    price: int  # ticks: the take-profit limit
+    stop_price: int  # ticks: the stop-loss trigger
+    stop_limit_price: int = 0  # ticks: the stop-loss's limit; 0 for a market stop-loss
+    entry_price: int = 0  # ticks: a bracket's entry limit (GTC)
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.EXPIRE_MAKER
+
+
+class CancelOrderList(Command):
+    account: str
+    list_id: int
+
+
 AnyCommand = (
     ListAsset
     | ListMarket
@@ -112,4 +140,6 @@ AnyCommand = (
     | CancelOrder
     | CancelAllOrders
     | ReduceOrder
+    | PlaceOrderList
+    | CancelOrderList
 )

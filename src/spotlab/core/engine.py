@@ -19,8 +19,10 @@ Invariants
   deposited per asset is capped there, which bounds every balance, hold and fill,
   and orders whose price, quantity or notional would exceed it are refused.
 
-Order placement lives in ``spotlab.core.placement``; this module holds the state
-and the other commands.
+Order placement lives in ``spotlab.core.placement``, conditional orders (stop-loss,
+take-profit) in ``spotlab.core.conditional``: after a placement that traded, ``apply``
+triggers the pending conditionals the last trade price crossed, in the same command.
+This module holds the state and the other commands.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ from decimal import Decimal
 from types import MethodType
 from typing import Any
 
-from spotlab.core import placement
+from spotlab.core import conditional, order_lists, placement
 from spotlab.core.book import OrderBook
 from spotlab.core.commands import (
     CancelAllOrders,
     CancelOrder,
+    CancelOrderList,
     CreateAccount,
     Deposit,
     ListAsset,
     ListMarket,
     PlaceOrder,
+    PlaceOrderList,
     ReduceOrder,
     SetMarketStatus,
     Withdraw,
@@ -76,7 +80,7 @@ RECENT_TRADES_KEPT = 1_000
 class MarketState:
     """A listed market: its spec, book, status and trade counter."""
 
-    __slots__ = ("spec", "book", "status", "trade_seq", "trades")
+    __slots__ = ("spec", "book", "status", "trade_seq", "trades", "pending")
 
     def __init__(self, spec: MarketSpec) -> None:
         self.spec = spec
@@ -85,17 +89,19 @@ class MarketState:
         self.trade_seq = 0
         # (trade_id, ts, price, quantity, taker_side), oldest first
         self.trades: deque[tuple[int, int, int, int, Side]] = deque(maxlen=RECENT_TRADES_KEPT)
+        self.pending = conditional.PendingConditionals()  # conditional orders waiting for their trigger
 
 
 class AccountState:
-    """An account's ledger rows, open orders and client order ids."""
+    """An account's ledger rows, open orders, pending conditional orders and client order ids."""
 
-    __slots__ = ("id", "rows", "open_orders", "client_orders")
+    __slots__ = ("id", "rows", "open_orders", "pending", "client_orders")
 
     def __init__(self, id: str, rows: dict[str, Row]) -> None:
         self.id = id
         self.rows = rows
         self.open_orders: dict[int, Order] = {}
+        self.pending: dict[int, Order] = {}  # conditional orders waiting for their trigger
         self.client_orders: dict[str, Order | OrderRecord] = {}
 
 
@@ -108,7 +114,8 @@ class Engine:
         self.accounts: dict[str, AccountState] = {}
         self.ledger = Ledger()
         self.fee_rows = self.ledger.rows[FEE_ACCOUNT]
-        self.open_orders: dict[int, Order] = {}
+        self.open_orders: dict[int, Order] = {}  # resting in a book
+        self.pending_orders: dict[int, Order] = {}  # conditional orders waiting for their trigger (no book)
         # Closed orders without a client order id, oldest first: at least the newest
         # ``closed_orders_kept``, trimmed back to that many in bulk once a quarter more
         # have gathered. A plain dict of immutable records stays out of the cyclic collector's way.
@@ -116,12 +123,17 @@ class Engine:
         self.closed_with_client_id: dict[int, OrderRecord] = {}
         self.closed_orders_kept = closed_orders_kept
         self._closed_slack = max(closed_orders_kept // 4, 1)
+        self.order_lists: dict[int, order_lists.OrderList] = {}  # OCOs and brackets, by list id
+        self.list_members: dict[int, int] = {}  # order id -> list id, for the lists still executing
+        self.next_list_id = 1
         self.seq = 0  # the last event sequence number
         self.last_ts = 0  # the time of the last command that produced events
         self.next_order_id = 1
         self._handlers = {
             PlaceOrder: MethodType(placement.place_order, self),  # no extra frame on the hot path
             CancelOrder: self._cancel_order,
+            PlaceOrderList: MethodType(order_lists.place, self),
+            CancelOrderList: self._cancel_order_list,
             CancelAllOrders: self._cancel_all_orders,
             ReduceOrder: self._reduce_order,
             Deposit: self._deposit,
@@ -138,9 +150,23 @@ class Engine:
         if handler is None:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"not a command: {type(command).__name__}")
         outcome = handler(command, ts)
+        if type(command) is PlaceOrder or type(command) is PlaceOrderList:
+            market = self.markets[command.market]
+            pending = market.pending
+            if self.list_members or (pending.orders and market.trade_seq != pending.checked_trade):
+                self._follow_up(market, ts, outcome.events)
         if outcome.events:
             self.last_ts = ts
         return outcome
+
+    def _follow_up(self, market: MarketState, ts: int, events: list[Event]) -> None:
+        """After a placement: order lists react to fills, then crossed conditionals trigger, until all is quiet."""
+        position = 0
+        while True:
+            if self.list_members:
+                position = order_lists.after_fills(self, events, position, ts)
+            if not conditional.trigger_next(self, market, ts, events):
+                break
 
     # -- look-ups ------------------------------------------------------------------
 
@@ -174,6 +200,7 @@ class Engine:
         """An order of ``account``, open or recently closed; another account's order is "not found"."""
         order = (
             self.open_orders.get(order_id)
+            or self.pending_orders.get(order_id)
             or self.closed_orders.get(order_id)
             or self.closed_with_client_id.get(order_id)
         )
@@ -243,8 +270,17 @@ class Engine:
 
     def _cancel_order(self, command: CancelOrder, ts: int) -> Outcome:
         account = self.account(command.account)
-        order = self._open_order(account, command.order_id)
         events: list[Event] = []
+        list_id = self.list_members.get(command.order_id)
+        order = account.open_orders.get(command.order_id) or account.pending.get(command.order_id)
+        if list_id is not None and order is not None:
+            order_lists.cancel_list(self, self.order_lists[list_id], ts, order_lists.LIST_CANCELED, events)
+            return Outcome(events, order)
+        pending = account.pending.get(command.order_id)
+        if pending is not None:
+            conditional.cancel(self, pending, account, ts, "canceled by the account", events)
+            return Outcome(events, pending)
+        order = self._open_order(account, command.order_id)
         self._cancel(order, account, ts, "canceled by the account", events)
         return Outcome(events, order)
 
@@ -253,9 +289,35 @@ class Engine:
         self.market(command.market)
         events: list[Event] = []
         canceled = [order for order in account.open_orders.values() if order.market == command.market]
+        reason = "canceled with all of the account's orders in the market"
+        pending = [order for order in account.pending.values() if order.market == command.market]
+        lists = {self.list_members[o.id] for o in canceled + pending if o.id in self.list_members}
+        for list_id in sorted(lists):
+            order_lists.cancel_list(self, self.order_lists[list_id], ts, reason, events)
         for order in canceled:
-            self._cancel(order, account, ts, "canceled with all of the account's orders in the market", events)
-        return Outcome(events, orders=canceled)
+            if order.is_open:
+                self._cancel(order, account, ts, reason, events)
+        for order in pending:
+            if order.is_open:
+                conditional.cancel(self, order, account, ts, reason, events)
+        return Outcome(events, orders=canceled + pending)
+
+    def _cancel_order_list(self, command: CancelOrderList, ts: int) -> Outcome:
+        account = self.account(command.account)
+        lst = self.order_lists.get(command.list_id)
+        if lst is None or lst.account != account.id:
+            raise SpotlabError(
+                ErrorCode.ORDER_NOT_FOUND, f"order list {command.list_id} not found for account {account.id!r}"
+            )
+        if lst.status == order_lists.ALL_DONE:
+            raise SpotlabError(ErrorCode.ORDER_NOT_OPEN, f"order list {lst.id} is done and can no longer be changed")
+        events: list[Event] = []
+        order_lists.cancel_list(self, lst, ts, order_lists.LIST_CANCELED, events)
+        return Outcome(events)
+
+    def cancel_resting(self, order: Order, ts: int, reason: str, events: list[Event]) -> None:
+        """Cancel an order that rests in a book (order lists use it)."""
+        self._cancel(order, self.accounts[order.account], ts, reason, events)
 
     def _cancel(self, order: Order, account: AccountState, ts: int, reason: str, events: list[Event]) -> None:
         market = self.markets[order.market]
@@ -275,6 +337,13 @@ class Engine:
     def _reduce_order(self, command: ReduceOrder, ts: int) -> Outcome:
         account = self.account(command.account)
         order = self._open_order(account, command.order_id)
+        if order.list_id:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"order {order.id} belongs to order list {order.list_id}: its orders share one hold and cannot be "
+                "reduced; cancel the list and place a new one",
+                order_id=order.id,
+            )
         new_quantity = command.quantity
         if not order.filled < new_quantity < order.quantity:
             raise SpotlabError(
@@ -313,6 +382,12 @@ class Engine:
         order = account.open_orders.get(order_id)
         if order is not None:
             return order
+        if order_id in account.pending:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"order {order_id} is a pending conditional order: it cannot be changed; cancel it and place a new one",
+                order_id=order_id,
+            )
         closed = self.find_order(account.id, order_id)
         raise SpotlabError(
             ErrorCode.ORDER_NOT_OPEN,
@@ -475,6 +550,32 @@ class Engine:
                 assert order.hold >= need, f"order {order.id} holds {order.hold}, needs {need}"
                 locked[order.account, asset] = locked.get((order.account, asset), 0) + order.hold
         assert len(self.open_orders) == sum(len(m.book) for m in self.markets.values()), "open orders off book"
+        for market in self.markets.values():
+            spec = market.spec
+            pending = market.pending
+            indexed = sum(1 for order in pending.orders.values() if order.stop_price)  # not: trailing, inactive
+            assert len(pending.falling) + len(pending.rising) == indexed, "pending index off"
+            last = market.trades[-1][2] if market.trades else None
+            for order in pending.orders.values():
+                assert self.pending_orders.get(order.id) is order, f"conditional {order.id} is not pending"
+                assert self.accounts[order.account].pending.get(order.id) is order
+                assert order.id not in market.book.orders, f"conditional {order.id} rests in the book"
+                assert last is None or not pending.would_trigger(order, last), f"conditional {order.id} is crossed"
+                need = conditional.required_hold(order, spec)
+                assert order.hold == need, f"conditional {order.id} holds {order.hold}, needs {need}"
+                asset = (spec.quote if order.side is Side.BUY else spec.base).code
+                locked[order.account, asset] = locked.get((order.account, asset), 0) + order.hold
+        assert len(self.pending_orders) == sum(len(m.pending) for m in self.markets.values()), "pending off"
+        for lst in self.order_lists.values():
+            for take_profit_id, stop_id in lst.pairs:  # never both an open take-profit and a partly filled one's stop
+                take_profit = self.open_orders.get(take_profit_id)
+                stop = self.pending_orders.get(stop_id)
+                if stop is not None:
+                    assert take_profit is not None and take_profit.filled == 0, f"OCO {lst.id}: stop without cover"
+                    assert take_profit.remaining == stop.quantity, f"OCO {lst.id}: legs differ"
+            executing = lst.status == order_lists.EXECUTING
+            for order_id in lst.order_ids:
+                assert (self.list_members.get(order_id) == lst.id) is executing, f"list {lst.id} links off"
         for account, rows in self.ledger.rows.items():
             for asset, row in rows.items():
                 assert row[2:] == [account, asset], f"row {row} filed under {account}/{asset}"

@@ -12,7 +12,10 @@ Invariants
 - Only fields are added over time, at the end, with defaults; names never change.
 
 Money moved by an event is stated in it (``hold``, ``released``, fees), and
-``BalanceChanged`` gives each touched row's new value, once per command and row.
+``BalanceChanged`` gives each touched row's new value, once per command and row;
+except that each order a conditional trigger places in a command (``OrderTriggered``
+then that order's events) and each order-list step reports its rows again after its
+own events, so the last ``BalanceChanged`` of a row in a command is its value then.
 """
 
 from __future__ import annotations
@@ -141,6 +144,72 @@ class OrderReduced(Event):
     released: int
 
 
+class ConditionalOrderPlaced(Event):
+    """A conditional order (stop-loss, take-profit) now waits outside the book, its funds held."""
+
+    order_id: int
+    account: str
+    market: str
+    side: Side
+    type: OrderType  # stop_loss, stop_loss_limit, take_profit or take_profit_limit
+    time_in_force: TimeInForce  # of the order it will place
+    self_trade_prevention: SelfTradePrevention
+    stop_price: int  # ticks: the last trade price that triggers it (a trailing stop's first stop, 0 if not yet active)
+    price: int  # the limit of the order it will place; 0 for market
+    quantity: int  # lots; 0 for a market buy by quote amount
+    quote_quantity: int
+    client_order_id: str | None
+    hold: int
+    trailing_distance: int = 0  # trailing stops: ticks, or
+    trailing_bps: int = 0  # basis points of the peak
+    activation_price: int = 0  # ticks; 0: trails from placement
+
+
+class OrderTriggered(Event):
+    """A conditional order's trigger was crossed by the last trade price: it places ``child_id``."""
+
+    order_id: int
+    account: str
+    market: str
+    stop_price: int
+    last_price: int  # the last trade price that crossed the trigger
+    child_id: int
+
+
+class ConditionalOrderCanceled(Event):
+    """A pending conditional order was canceled; its hold went back to available."""
+
+    order_id: int
+    account: str
+    market: str
+    released: int
+    reason: str
+
+
+class OrderListPlaced(Event):
+    """An OCO or a bracket was accepted; its orders follow as their own events and carry ``list_id``."""
+
+    list_id: int
+    account: str
+    market: str
+    list_type: str  # "oco" or "bracket"
+    side: Side
+    quantity: int
+    price: int  # take-profit limit
+    stop_price: int
+    stop_limit_price: int  # 0: market stop-loss
+    entry_price: int  # bracket entry limit, 0 for an OCO
+
+
+class OrderListUpdated(Event):
+    """An order list's members or status changed (a bracket's exits placed, the list done)."""
+
+    list_id: int
+    order_ids: list[int]  # every order of the list so far, in placement order
+    unprotected: int  # bracket: lots bought by the entry that no exit covers (below the market's minimums)
+    status: str  # "EXECUTING" or "ALL_DONE"
+
+
 class BalanceChanged(Event):
     account: str
     asset: str
@@ -162,4 +231,9 @@ AnyEvent = (
     | OrderExpired
     | OrderReduced
     | BalanceChanged
+    | ConditionalOrderPlaced
+    | OrderTriggered
+    | ConditionalOrderCanceled
+    | OrderListPlaced
+    | OrderListUpdated
 )

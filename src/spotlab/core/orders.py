@@ -17,6 +17,10 @@ Invariants
 ``Order`` is mutable engine state for open orders; once closed an order is kept as an
 immutable ``OrderRecord``. Callers outside the engine get ``Decimal`` views
 (``spotlab.exchange.views.OrderView``).
+
+Conditional orders (``CONDITIONAL_TYPES``) are ``Order`` s too: NEW while pending
+outside the book (``spotlab.core.conditional``), then TRIGGERED (terminal) when their
+trigger is crossed and the order they place (``parent_id`` = their id) takes over.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     MARKET = "market"
     LIMIT_MAKER = "limit_maker"  # post-only: refused if it would trade at once
+    # conditional: wait outside the book until the last trade price crosses ``stop_price``
+    STOP_LOSS = "stop_loss"  # then a market order
+    STOP_LOSS_LIMIT = "stop_loss_limit"  # then a limit order at ``price``
+    TAKE_PROFIT = "take_profit"  # then a market order
+    TAKE_PROFIT_LIMIT = "take_profit_limit"  # then a limit order at ``price``
+    TRAILING_STOP = "trailing_stop"  # a stop-loss whose stop follows the price in its favour; then a market order
 
 
 class TimeInForce(StrEnum):
@@ -71,6 +81,17 @@ class OrderStatus(StrEnum):
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    TRIGGERED = "TRIGGERED"  # a conditional order whose trigger was crossed: its child order took over
+
+
+#: Conditional types and the type of the order each places when triggered.
+CONDITIONAL_TYPES: dict[OrderType, OrderType] = {
+    OrderType.STOP_LOSS: OrderType.MARKET,
+    OrderType.STOP_LOSS_LIMIT: OrderType.LIMIT,
+    OrderType.TAKE_PROFIT: OrderType.MARKET,
+    OrderType.TAKE_PROFIT_LIMIT: OrderType.LIMIT,
+    OrderType.TRAILING_STOP: OrderType.MARKET,
+}
 
 
 class Action(StrEnum):
@@ -82,6 +103,7 @@ class Action(StrEnum):
     REDUCE = "reduce"
     CANCEL = "cancel"
     EXPIRE = "expire"
+    TRIGGER = "trigger"  # a pending conditional order's trigger was crossed
 
 
 NEW = OrderStatus.NEW
@@ -90,6 +112,7 @@ FILLED = OrderStatus.FILLED
 CANCELED = OrderStatus.CANCELED
 REJECTED = OrderStatus.REJECTED
 EXPIRED = OrderStatus.EXPIRED
+TRIGGERED = OrderStatus.TRIGGERED
 
 #: The whole order lifecycle. ``None`` is "not yet an order".
 TRANSITIONS: dict[tuple[OrderStatus | None, Action], OrderStatus] = {
@@ -100,6 +123,7 @@ TRANSITIONS: dict[tuple[OrderStatus | None, Action], OrderStatus] = {
     (NEW, Action.REDUCE): NEW,
     (NEW, Action.CANCEL): CANCELED,
     (NEW, Action.EXPIRE): EXPIRED,
+    (NEW, Action.TRIGGER): TRIGGERED,
     (PARTIALLY_FILLED, Action.FILL_PART): PARTIALLY_FILLED,
     (PARTIALLY_FILLED, Action.FILL_REST): FILLED,
     (PARTIALLY_FILLED, Action.BUDGET_SPENT): FILLED,
@@ -108,7 +132,7 @@ TRANSITIONS: dict[tuple[OrderStatus | None, Action], OrderStatus] = {
     (PARTIALLY_FILLED, Action.EXPIRE): EXPIRED,
 }
 
-TERMINAL = frozenset({FILLED, CANCELED, REJECTED, EXPIRED})
+TERMINAL = frozenset({FILLED, CANCELED, REJECTED, EXPIRED, TRIGGERED})
 OPEN = frozenset({NEW, PARTIALLY_FILLED})
 
 
@@ -151,6 +175,13 @@ class Order:
         "created",
         "updated",
         "reason",
+        "stop_price",
+        "parent_id",
+        "trailing_distance",
+        "trailing_bps",
+        "activation_price",
+        "peak",
+        "list_id",
         # book linkage (intrusive FIFO list of a price level)
         "prev",
         "next",
@@ -197,6 +228,13 @@ class Order:
         self.created = created
         self.updated = created
         self.reason: str | None = None
+        self.stop_price = 0  # ticks; a conditional order's trigger, 0 for others
+        self.parent_id = 0  # the conditional order that placed this one when triggered, 0 if none
+        self.trailing_distance = 0  # ticks: a trailing stop's distance from its peak (or ``trailing_bps``)
+        self.trailing_bps = 0  # a trailing stop's distance in basis points of its peak
+        self.activation_price = 0  # ticks: a trailing stop starts trailing once the price reaches it (0: at once)
+        self.peak = 0  # ticks: the best last price in a trailing stop's favour since it started, 0 until then
+        self.list_id = 0  # the order list (OCO, bracket) this order belongs to, 0 if none
         self.prev: Order | None = None
         self.next: Order | None = None
         self.level: Any = None
@@ -248,6 +286,13 @@ class OrderRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     created: int
     updated: int
     reason: str | None
+    stop_price: int = 0
+    parent_id: int = 0
+    trailing_distance: int = 0
+    trailing_bps: int = 0
+    activation_price: int = 0
+    peak: int = 0
+    list_id: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -260,8 +305,9 @@ class OrderRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
 #: The data fields of an order, in record order (``Order`` has these plus its book and ledger links).
 FIELDS = OrderRecord.__struct_fields__
 _parameters = operator.attrgetter(
-    "market", "side", "type", "time_in_force", "self_trade_prevention", "price", "placed_quantity", "quote_quantity"
-)
+    "market", "side", "type", "time_in_force", "self_trade_prevention", "price", "placed_quantity", "quote_quantity",
+    "stop_price", "trailing_distance", "trailing_bps", "activation_price",
+)  # fmt: skip
 
 
 def record_of(order: Order) -> OrderRecord:
@@ -270,7 +316,8 @@ def record_of(order: Order) -> OrderRecord:
     return OrderRecord(
         o.id, o.account, o.market, o.side, o.type, o.time_in_force, o.self_trade_prevention, o.price, o.quantity,
         o.placed_quantity, o.quote_quantity, o.client_order_id, o.status, o.remaining, o.filled, o.filled_notional,
-        o.fees, o.hold, o.arrival_price, o.created, o.updated, o.reason,
+        o.fees, o.hold, o.arrival_price, o.created, o.updated, o.reason, o.stop_price, o.parent_id,
+        o.trailing_distance, o.trailing_bps, o.activation_price, o.peak, o.list_id,
     )  # fmt: skip
 
 

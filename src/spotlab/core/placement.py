@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from spotlab.core import conditional
 from spotlab.core.commands import PlaceOrder
 from spotlab.core.events import Event, OrderExpired, OrderFilled, OrderPlaced, OrderRejected
 from spotlab.core.fees import buy_hold
@@ -34,6 +35,7 @@ from spotlab.core.ledger import FEE_ACCOUNT, Row, hold, release
 from spotlab.core.markets import FEE_SCALE, MarketSpec, MarketStatus
 from spotlab.core.matching import BUDGET_SPENT, SELF_TRADE, execute, plan, would_cross
 from spotlab.core.orders import (
+    CONDITIONAL_TYPES,
     Action,
     Order,
     OrderType,
@@ -57,8 +59,17 @@ GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
 FILL_PART, FILL_REST, EXPIRE = Action.FILL_PART, Action.FILL_REST, Action.EXPIRE
 
 
-def place_order(engine: Engine, command: PlaceOrder, ts: int) -> Outcome:
-    """Apply ``command`` to ``engine`` at ``ts``: the ``PlaceOrder`` handler (see the module docstring)."""
+def place_order(
+    engine: Engine, command: PlaceOrder, ts: int, parent_id: int = 0, stop_price: int = 0, list_id: int = 0
+) -> Outcome:
+    """Apply ``command`` to ``engine`` at ``ts``: the ``PlaceOrder`` handler (see the module docstring).
+
+    Conditional types go to ``spotlab.core.conditional``. A conditional's triggered child is placed
+    here with ``parent_id`` and ``stop_price`` (its arrival price, so slippage is measured from the stop);
+    the limit orders of order lists with ``list_id``.
+    """
+    if command.stop_price or command.type in CONDITIONAL_TYPES or command.trailing_distance or command.trailing_bps:
+        return conditional.place(engine, command, ts)
     market = engine.markets.get(command.market) or engine.market(command.market)
     account = engine.accounts.get(command.account) or engine.account(command.account)
     spec = market.spec
@@ -158,8 +169,14 @@ def place_order(engine: Engine, command: PlaceOrder, ts: int) -> Outcome:
     hold(held_row, amount)
     order.hold = amount
     touched: dict[int, Row] = {id(held_row): held_row}
-    opposite_best = (book.asks if is_buy else book.bids).best
-    order.arrival_price = opposite_best.price if opposite_best is not None else 0
+    if list_id:
+        order.list_id = list_id
+    if parent_id:
+        order.parent_id = parent_id
+        order.arrival_price = stop_price
+    else:
+        opposite_best = (book.asks if is_buy else book.bids).best
+        order.arrival_price = opposite_best.price if opposite_best is not None else 0
     if client_order_id is not None:
         account.client_orders[client_order_id] = order
     engine.seq += 1
@@ -414,6 +431,10 @@ def parameters(command: PlaceOrder) -> tuple:
         command.price,
         command.quantity,
         command.quote_quantity,
+        command.stop_price,
+        command.trailing_distance,
+        command.trailing_bps,
+        command.activation_price,
     )
 
 

@@ -3,7 +3,7 @@
 Invariants
 - ``restore(snapshot(engine))`` gives an engine that behaves exactly like
   ``engine``: the same books in the same queue order, balances, holds, open and
-  remembered orders, client order ids, trade and book sequence numbers, and the
+  remembered orders, pending conditional orders, client order ids, trade and book sequence numbers, and the
   same iteration order of every collection, so it produces the same events for
   the same commands.
 - ``state_hash`` is the SHA-256 of the canonical snapshot with the event sequence
@@ -24,6 +24,7 @@ import msgspec
 from spotlab.core.engine import AccountState, Engine, MarketState
 from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
+from spotlab.core.order_lists import EXECUTING, OrderList
 from spotlab.core.orders import OPEN, Order, OrderRecord, Side, order_of, record_of
 
 FORMAT = 1
@@ -59,6 +60,9 @@ class Snapshot(msgspec.Struct, array_like=True, gc=False):
     closed_orders: list[int]
     deposited: list[tuple[str, int]]
     withdrawn: list[tuple[str, int]]
+    pending: list[int] = []  # pending conditional orders by id, in the engine's order (their data is in ``orders``)
+    order_lists: list[OrderList] = []
+    next_list_id: int = 1
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -79,6 +83,8 @@ def snapshot(engine: Engine) -> Snapshot:
 def _snapshot(engine: Engine) -> Snapshot:
     orders: dict[int, Order | OrderRecord] = {}
     for order in engine.open_orders.values():
+        orders[order.id] = order
+    for order in engine.pending_orders.values():
         orders[order.id] = order
     for order in engine.closed_orders.values():
         orders[order.id] = order
@@ -124,6 +130,9 @@ def _snapshot(engine: Engine) -> Snapshot:
         list(engine.closed_orders),
         list(engine.ledger.deposited.items()),
         list(engine.ledger.withdrawn.items()),
+        list(engine.pending_orders),
+        list(engine.order_lists.values()),
+        engine.next_list_id,
     )
 
 
@@ -208,6 +217,19 @@ def _restore(snap: Snapshot) -> Engine:
         engine.accounts[order.account].open_orders[order_id] = order
     for record in snap.accounts:
         engine.accounts[record.id].client_orders.update((cid, orders[oid]) for cid, oid in record.client_orders)
+    for order_id in snap.pending:
+        order = orders[order_id]
+        engine.pending_orders[order_id] = order
+        engine.accounts[order.account].pending[order_id] = order
+        engine.markets[order.market].pending.add(order)
+    engine.next_list_id = snap.next_list_id
+    for lst in snap.order_lists:
+        lst = msgspec.msgpack.decode(msgspec.msgpack.encode(lst), type=OrderList)  # its own copy, never shared
+        engine.order_lists[lst.id] = lst
+        if lst.status == EXECUTING:
+            engine.list_members.update((order_id, lst.id) for order_id in lst.order_ids)
+    for market in engine.markets.values():
+        market.pending.checked_trade = market.trade_seq  # after every command every trade has been followed
     engine.closed_orders = {order_id: orders[order_id] for order_id in snap.closed_orders}
     for account in engine.accounts.values():
         for order in account.client_orders.values():

@@ -18,6 +18,7 @@ from typing import TypeVar
 from spotlab.core.commands import PlaceOrder
 from spotlab.core.markets import Asset, MarketSpec
 from spotlab.core.orders import (
+    CONDITIONAL_TYPES,
     DEFAULT_SELF_TRADE_PREVENTION,
     OrderType,
     SelfTradePrevention,
@@ -90,16 +91,56 @@ def place_order_command(
     time_in_force: object,
     client_order_id: object,
     self_trade_prevention: object,
+    stop_price: object = None,
+    trailing_distance: object = None,
+    trailing_percent: object = None,
+    activation_price: object = None,
 ) -> PlaceOrder:
-    """Build a ``PlaceOrder`` for ``spec`` from a caller's arguments, or refuse them."""
+    """Build a ``PlaceOrder`` for ``spec`` from a caller's arguments, or refuse them.
+
+    Conditional types (``CONDITIONAL_TYPES``) need ``stop_price``; the plain ones (stop_loss,
+    take_profit) take their arguments as the market order they become, the ``_limit`` ones as a limit.
+    """
     order_side = choice(Side, side, "side")
     order_type = choice(OrderType, type, "type")
+    trailing = order_type is OrderType.TRAILING_STOP
+    if not trailing and (trailing_distance, trailing_percent, activation_price) != (None, None, None):
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"only trailing_stop orders take trailing_distance, trailing_percent or activation_price, not {order_type}",
+        )
+    if trailing:
+        if (trailing_distance is None) == (trailing_percent is None):
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                "a trailing_stop takes exactly one of trailing_distance (a price distance, e.g. 500) or "
+                "trailing_percent (of the best price, e.g. 1.5, in steps of 0.01)",
+            )
+        distance_ticks = price_ticks(spec, trailing_distance) if trailing_distance is not None else 0
+        bps = to_units(positive(trailing_percent, "trailing_percent"), Decimal("0.01"), "trailing_percent",
+                       ErrorCode.INVALID_NUMBER) if trailing_percent is not None else 0  # fmt: skip
+        activation_ticks = price_ticks(spec, activation_price) if activation_price is not None else 0
+        if stop_price is not None:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT, "a trailing_stop computes its stop price: give no stop_price"
+            )
+    else:
+        distance_ticks = bps = activation_ticks = 0
+    if not trailing and (stop_price is not None) != (order_type in CONDITIONAL_TYPES):
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"a {order_type} order needs a stop_price"
+            if stop_price is None
+            else f"only {', '.join(CONDITIONAL_TYPES)} orders take a stop_price, not {order_type}",
+        )
+    stop_ticks = price_ticks(spec, stop_price) if stop_price is not None else 0
+    child_type = CONDITIONAL_TYPES.get(order_type, order_type)
     stp = (
         DEFAULT_SELF_TRADE_PREVENTION
         if self_trade_prevention is None
         else choice(SelfTradePrevention, self_trade_prevention, "self_trade_prevention")
     )
-    if order_type is OrderType.MARKET:
+    if child_type is OrderType.MARKET:
         if time_in_force is not None and choice(TimeInForce, time_in_force, "time_in_force") is not TimeInForce.IOC:
             raise SpotlabError(
                 ErrorCode.INVALID_ARGUMENT,
@@ -139,4 +180,8 @@ def place_order_command(
         quantity=lots,
         quote_quantity=quote_units,
         client_order_id=client_order_id,
+        stop_price=stop_ticks,
+        trailing_distance=distance_ticks,
+        trailing_bps=bps,
+        activation_price=activation_ticks,
     )

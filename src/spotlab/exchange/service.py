@@ -32,10 +32,12 @@ from spotlab.core import state
 from spotlab.core.commands import (
     CancelAllOrders,
     CancelOrder,
+    CancelOrderList,
     CreateAccount,
     Deposit,
     ListAsset,
     ListMarket,
+    PlaceOrderList,
     ReduceOrder,
     SetMarketStatus,
     Withdraw,
@@ -44,6 +46,7 @@ from spotlab.core.engine import DEFAULT_CLOSED_ORDERS_KEPT, Engine, Outcome
 from spotlab.core.events import Event
 from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import Asset, Catalogue, MarketSpec, MarketStatus
+from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, SelfTradePrevention, Side
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import edge
 from spotlab.exchange.aio import AsyncExchange
@@ -54,6 +57,7 @@ from spotlab.exchange.views import (
     BookView,
     Level3View,
     MarketView,
+    OrderListView,
     OrderView,
     Trade,
     Withdrawal,
@@ -193,17 +197,29 @@ class Exchange:
         time_in_force: str | None = None,
         client_order_id: str | None = None,
         self_trade_prevention: str | None = None,
+        stop_price: Decimal | int | str | None = None,
+        trailing_distance: Decimal | int | str | None = None,
+        trailing_percent: Decimal | int | str | None = None,
+        activation_price: Decimal | int | str | None = None,
     ) -> OrderView:
         """Place an order. ``type``: limit, market or limit_maker; ``time_in_force``: GTC (default), IOC, FOK.
 
         A market order takes ``quantity`` (base) or ``quote_quantity`` (spend that much quote, fees
         included, when buying; receive up to that much, before fees, when selling). A repeated
         ``client_order_id`` returns the original order (``duplicate=True``).
+
+        Conditional types take a ``stop_price`` and wait, funds held, until the last trade price
+        crosses it (``spotlab.core.conditional``): stop_loss and take_profit then place a market order
+        (a buy by ``quote_quantity``, a sell by ``quantity``), stop_loss_limit and take_profit_limit a
+        limit order at ``price``. The placed order has ``parent_id`` = the conditional's id.
+        A trailing_stop (a sell by ``quantity``, a buy by ``quote_quantity``) takes ``trailing_distance``
+        (price) or ``trailing_percent`` (of its peak) and optionally ``activation_price``; its stop
+        follows the best last price in its favour and then triggers a market order.
         """
         return self._run(
             *self._place_order(
                 account, market, side, type, price, quantity, quote_quantity, time_in_force, client_order_id,
-                self_trade_prevention,
+                self_trade_prevention, stop_price, trailing_distance, trailing_percent, activation_price,
             )
         )  # fmt: skip
 
@@ -219,6 +235,10 @@ class Exchange:
         time_in_force,
         client_order_id,
         self_trade_prevention,
+        stop_price=None,
+        trailing_distance=None,
+        trailing_percent=None,
+        activation_price=None,
     ) -> tuple[Any, Shape]:
         spec = self._engine.market(market).spec
         command = edge.place_order_command(
@@ -232,6 +252,10 @@ class Exchange:
             time_in_force,
             client_order_id,
             self_trade_prevention,
+            stop_price,
+            trailing_distance,
+            trailing_percent,
+            activation_price,
         )
         return command, lambda outcome: order_view(outcome.order, spec, outcome.events, outcome.duplicate)
 
@@ -261,6 +285,102 @@ class Exchange:
             spec = self._engine.markets[order.market].spec
         return ReduceOrder(account, order.id, edge.quantity_lots(spec, quantity)), self._order_shape
 
+    # -- order lists (OCO, bracket) ----------------------------------------------------------
+
+    def place_oco(
+        self,
+        account: str,
+        market: str,
+        quantity: Decimal | int | str,
+        take_profit_price: Decimal | int | str,
+        stop_price: Decimal | int | str,
+        *,
+        stop_limit_price: Decimal | int | str | None = None,
+        side: str = "sell",
+        self_trade_prevention: str | None = None,
+    ) -> OrderListView:
+        """Sell ``quantity`` at ``take_profit_price`` (a resting limit) OR, if the last trade price falls to
+        ``stop_price``, through a stop-loss (market, or limit at ``stop_limit_price``): one filling, even in
+        part, or triggering cancels the other. One hold (the base) covers both (``spotlab.core.order_lists``)."""
+        return self._run(
+            *self._place_list(
+                account, market, "oco", side, quantity, take_profit_price, stop_price, stop_limit_price, None,
+                self_trade_prevention,
+            )
+        )  # fmt: skip
+
+    def place_bracket(
+        self,
+        account: str,
+        market: str,
+        quantity: Decimal | int | str,
+        entry_price: Decimal | int | str,
+        take_profit_price: Decimal | int | str,
+        stop_price: Decimal | int | str,
+        *,
+        stop_limit_price: Decimal | int | str | None = None,
+        side: str = "buy",
+        self_trade_prevention: str | None = None,
+    ) -> OrderListView:
+        """Buy ``quantity`` with a GTC limit at ``entry_price``; what it buys gets an OCO (take-profit at
+        ``take_profit_price``, stop-loss at ``stop_price``) as soon as it is bought."""
+        return self._run(
+            *self._place_list(
+                account, market, "bracket", side, quantity, take_profit_price, stop_price, stop_limit_price,
+                entry_price, self_trade_prevention,
+            )
+        )  # fmt: skip
+
+    def _place_list(
+        self, account, market, kind, side, quantity, price, stop_price, stop_limit_price, entry_price, stp
+    ) -> tuple[Any, Shape]:
+        spec = self._engine.market(market).spec
+        command = PlaceOrderList(
+            edge.account_name(account),
+            spec.symbol,
+            kind,
+            edge.choice(Side, side, "side"),
+            edge.quantity_lots(spec, quantity),
+            edge.price_ticks(spec, price),
+            edge.price_ticks(spec, stop_price),
+            edge.price_ticks(spec, stop_limit_price) if stop_limit_price is not None else 0,
+            edge.price_ticks(spec, entry_price) if entry_price is not None else 0,
+            DEFAULT_SELF_TRADE_PREVENTION if stp is None else edge.choice(SelfTradePrevention, stp, "stp"),
+        )
+        return command, lambda outcome: self._list_view(outcome.order.list_id, outcome.events)
+
+    def cancel_order_list(self, account: str, list_id: int | str) -> OrderListView:
+        """Cancel every open order of an OCO or bracket."""
+        return self._run(*self._cancel_order_list(account, list_id))
+
+    def _cancel_order_list(self, account, list_id) -> tuple[Any, Shape]:
+        command = CancelOrderList(edge.account_name(account), edge.order_id(list_id))
+        return command, lambda outcome: self._list_view(command.list_id, outcome.events)
+
+    def order_list(self, account: str, list_id: int | str) -> OrderListView:
+        with self._lock:
+            view = self._list_view(edge.order_id(list_id), ())
+        if view.account != account:
+            raise SpotlabError(ErrorCode.ORDER_NOT_FOUND, f"order list {list_id} not found for account {account!r}")
+        return view
+
+    def _list_view(self, list_id: int, events) -> OrderListView:
+        lst = self._engine.order_lists.get(list_id)
+        if lst is None:
+            raise SpotlabError(ErrorCode.ORDER_NOT_FOUND, f"order list {list_id} not found")
+        spec = self._engine.markets[lst.market].spec
+        orders = []
+        for order_id in lst.order_ids:
+            try:
+                orders.append(order_view(self._engine.find_order(lst.account, order_id), spec, events))
+            except SpotlabError:  # forgotten long since (closed orders without a client id are kept a while)
+                pass
+        return OrderListView(
+            lst.id, lst.kind, lst.account, lst.market, lst.status, spec.quantity(lst.quantity), spec.price(lst.price),
+            spec.price(lst.stop_price), spec.price(lst.stop_limit_price) if lst.stop_limit_price else None,
+            spec.price(lst.entry_price) if lst.entry_price else None, tuple(orders), spec.quantity(lst.unprotected),
+        )  # fmt: skip
+
     def order(self, account: str, order_id: int | str) -> OrderView:
         """An order of ``account``: open, or closed recently (or ever, if it had a client order id)."""
         with self._lock:
@@ -286,6 +406,19 @@ class Exchange:
             return [
                 order_view(order, self._engine.markets[order.market].spec)
                 for order in state_.open_orders.values()
+                if market is None or order.market == market
+            ]
+
+    def conditional_orders(self, account: str, market: str | None = None) -> list[OrderView]:
+        """Pending conditional orders of ``account`` (stop-loss, take-profit, trailing; in one market if
+        given), oldest first: they wait outside the book until triggered."""
+        with self._lock:
+            state_ = self._engine.account(edge.account_name(account))
+            if market is not None:
+                self._engine.market(market)
+            return [
+                order_view(order, self._engine.markets[order.market].spec)
+                for order in state_.pending.values()
                 if market is None or order.market == market
             ]
 

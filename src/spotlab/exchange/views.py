@@ -8,7 +8,8 @@ Invariants
   eight more decimals than the market's tick, and ``slippage_bps`` to two
   decimals.
 - Slippage is measured on an order's taker fills only, against the best opposite
-  price when the order arrived; positive means worse than that price.
+  price when the order arrived (for an order a conditional order placed: against
+  the stop price that triggered it); positive means worse than that price.
 """
 
 from __future__ import annotations
@@ -76,10 +77,34 @@ class OrderView:
     slippage: Decimal | None = None
     slippage_bps: Decimal | None = None
     duplicate: bool = False  # True when a repeated client order id returned the original order
+    stop_price: Decimal | None = None  # a conditional order's trigger (last trade price)
+    parent_id: int | None = None  # the conditional order whose trigger placed this order
+    list_id: int | None = None  # the order list (OCO, bracket) this order belongs to
+    trailing_distance: Decimal | None = None  # a trailing stop's distance from its peak (price), or
+    trailing_percent: Decimal | None = None  # its distance in percent of its peak
+    activation_price: Decimal | None = None  # a trailing stop trails once the last price reaches this
 
     @property
     def is_open(self) -> bool:
         return self.status in ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderListView:
+    """An OCO or a bracket, with its orders (each has ``list_id``) as they are now."""
+
+    id: int
+    kind: str  # "oco" or "bracket"
+    account: str
+    market: str
+    status: str  # "EXECUTING" or "ALL_DONE"
+    quantity: Decimal
+    take_profit_price: Decimal
+    stop_price: Decimal
+    stop_limit_price: Decimal | None
+    entry_price: Decimal | None
+    orders: tuple[OrderView, ...]
+    unprotected_quantity: Decimal  # bracket: bought lots no exit covers yet (below the market's minimums)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +249,12 @@ def order_view(order: Order, spec: MarketSpec, events: list[Event] = (), duplica
         slippage=slippage,
         slippage_bps=slippage_bps,
         duplicate=duplicate,
+        stop_price=spec.price(order.stop_price) if order.stop_price else None,
+        parent_id=order.parent_id or None,
+        list_id=order.list_id or None,
+        trailing_distance=spec.price(order.trailing_distance) if order.trailing_distance else None,
+        trailing_percent=Decimal(order.trailing_bps).scaleb(-2) if order.trailing_bps else None,
+        activation_price=spec.price(order.activation_price) if order.activation_price else None,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
@@ -44,7 +45,19 @@ def _upper(value: Any) -> Any:
 
 
 SideIn = Annotated[Side, BeforeValidator(_lower)]
-OrderTypeIn = Annotated[OrderType, BeforeValidator(_lower)]
+
+
+class PlainOrderType(StrEnum):
+    """The order types ``POST /v1/orders`` takes today. The engine's conditional types (stop-loss,
+    take-profit, trailing, OCO and bracket lists) are in the Python facade; their REST and WebSocket
+    forms come with their history projection."""
+
+    LIMIT = OrderType.LIMIT.value
+    MARKET = OrderType.MARKET.value
+    LIMIT_MAKER = OrderType.LIMIT_MAKER.value
+
+
+OrderTypeIn = Annotated[PlainOrderType, BeforeValidator(_lower)]
 TimeInForceIn = Annotated[TimeInForce, BeforeValidator(_upper)]
 SelfTradePreventionIn = Annotated[SelfTradePrevention, BeforeValidator(_upper)]
 OrderStatusIn = Annotated[OrderStatus, BeforeValidator(_upper)]

@@ -322,6 +322,36 @@ def bench_candles(
         console.print(f"results written to {json_path}")
 
 
+@bench_app.command("pending-stops")
+def bench_pending_stops(
+    commands: Annotated[int, typer.Option(help="Workload commands applied per side and round.")] = 300_000,
+    pending: Annotated[int, typer.Option(help="Stop orders pending on one side.")] = 100_000,
+    rounds: Annotated[int, typer.Option(help="Rounds; each times both sides, alternating who goes first.")] = 3,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Matching with and without pending stop orders (target: at most 20 % slower with 100,000 pending)."""
+    import json
+
+    from spotlab.bench.engine import start_results
+    from spotlab.bench.pending_stops import Options, run
+
+    results = start_results(console)
+    results["pending_stops"] = figures = run(Options(commands, pending, rounds))
+    table = Table(title=f"engine alone, {figures['commands']:,} workload commands, with and without {pending:,} stops")
+    for column in ("round", "without (commands/s)", "with (commands/s)", "slowdown"):
+        table.add_column(column, justify="right")
+    for row in figures["rounds"]:
+        table.add_row(str(row["round"]), f"{row['without']['commands_per_second']:,}",
+                      f"{row['with']['commands_per_second']:,}", f"{row['slowdown']:.1%}")  # fmt: skip
+    table.add_row("mean", f"{figures['mean_without']:,}", f"{figures['mean_with']:,}", f"{figures['slowdown']:.1%}")
+    console.print(table)
+    met = "met" if figures["met"] else "NOT met"
+    console.print(f"target: at most {figures['target_slowdown']:.0%} slower: {met}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
 def main() -> None:
     try:
         app()

@@ -81,6 +81,12 @@ def test_a_limit_order_that_does_not_cross_rests_and_answers_201(api, trader, ex
         "arrival_price": None,
         "slippage": None,
         "slippage_bps": None,
+        "stop_price": None,
+        "parent_id": None,
+        "list_id": None,
+        "trailing_distance": None,
+        "trailing_percent": None,
+        "activation_price": None,
     }
     assert book(api) == {"bids": [["64000.00", "0.10000"]], "asks": []}
     assert balance(exchange, "alice", "USDT") == (Decimal("3593.6"), Decimal("6406.4"))  # 6400 + the 0.1 % fee

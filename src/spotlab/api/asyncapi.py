@@ -278,8 +278,61 @@ class OrderRejected(ServerMessage):
     time: Time
 
 
+class ConditionalOrderPlaced(ServerMessage):
+    """A conditional order (stop-loss, take-profit, trailing) waits outside the book, its funds held."""
+
+    event: Literal["conditional_placed"]
+    order_id: int
+    market: MarketText
+    client_order_id: str | None
+    side: Literal["buy", "sell"]
+    type: str
+    time_in_force: str
+    price: DecimalText | None
+    quantity: DecimalText | None
+    quote_quantity: DecimalText | None
+    stop_price: DecimalText | None = Field(description="null: a trailing stop not yet activated")
+    trailing_distance: DecimalText | None
+    trailing_percent: DecimalText | None
+    activation_price: DecimalText | None
+    sequence: int
+    time: Time
+
+
+class OrderTriggered(ServerMessage):
+    """The last trade price crossed a conditional order's stop: it placed ``child_order_id`` (a ``placed`` follows)."""
+
+    event: Literal["triggered"]
+    order_id: int
+    market: MarketText
+    stop_price: DecimalText
+    last_price: DecimalText
+    child_order_id: int
+    sequence: int
+    time: Time
+
+
+class ConditionalOrderCanceled(ServerMessage):
+    """A pending conditional order was canceled (by the caller, or by its OCO); its hold is released."""
+
+    event: Literal["conditional_canceled"]
+    order_id: int
+    market: MarketText
+    reason: str | None
+    sequence: int
+    time: Time
+
+
 OrderUpdate = Annotated[
-    OrderPlaced | OrderFilled | OrderClosed | OrderReduced | OrderRejected, Field(discriminator="event")
+    OrderPlaced
+    | OrderFilled
+    | OrderClosed
+    | OrderReduced
+    | OrderRejected
+    | ConditionalOrderPlaced
+    | OrderTriggered
+    | ConditionalOrderCanceled,
+    Field(discriminator="event"),
 ]
 
 

@@ -43,6 +43,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from spotlab.api.book_stream import BookStream, ShadowBook, channel_market, decimal_text, diff_message, snapshot_message
@@ -60,6 +61,8 @@ from spotlab.api.streams import (
 from spotlab.clock import Clock, WallClock, datetime_to_ns
 from spotlab.core.events import (
     BalanceChanged,
+    ConditionalOrderCanceled,
+    ConditionalOrderPlaced,
     MarketListed,
     MarketStatusChanged,
     OrderCanceled,
@@ -68,6 +71,7 @@ from spotlab.core.events import (
     OrderPlaced,
     OrderReduced,
     OrderRejected,
+    OrderTriggered,
 )
 from spotlab.core.markets import MarketSpec
 from spotlab.core.orders import Side
@@ -153,6 +157,17 @@ def order_update(event: Any, spec: MarketSpec) -> dict[str, Any]:
             "quantity": decimal_text(spec.quantity(event.quantity)),
             "remaining_quantity": decimal_text(spec.quantity(event.remaining)),
         }
+    elif kind is ConditionalOrderPlaced:
+        body = _conditional_placed(event, spec)
+    elif kind is OrderTriggered:
+        body = {
+            "event": "triggered",
+            "stop_price": decimal_text(spec.price(event.stop_price)),
+            "last_price": decimal_text(spec.price(event.last_price)),
+            "child_order_id": event.child_id,
+        }
+    elif kind is ConditionalOrderCanceled:
+        body = {"event": "conditional_canceled", "reason": event.reason}
     else:  # OrderRejected
         body = {
             "event": "rejected",
@@ -163,6 +178,28 @@ def order_update(event: Any, spec: MarketSpec) -> dict[str, Any]:
             "reason": event.reason,
         }
     return {"event": body.pop("event"), **head, **body, "sequence": event.seq, "time": iso_time(event.ts)}
+
+
+def _conditional_placed(event: ConditionalOrderPlaced, spec: MarketSpec) -> dict[str, Any]:
+    """A pending conditional order (stop-loss, take-profit, trailing): it waits outside the book."""
+
+    def price(ticks: int) -> str | None:
+        return decimal_text(spec.price(ticks)) if ticks else None
+
+    return {
+        "event": "conditional_placed",
+        "client_order_id": event.client_order_id,
+        "side": str(event.side),
+        "type": str(event.type),
+        "time_in_force": str(event.time_in_force),
+        "price": price(event.price),
+        "quantity": decimal_text(spec.quantity(event.quantity)) if event.quantity else None,
+        "quote_quantity": decimal_text(spec.quote.to_decimal(event.quote_quantity)) if event.quote_quantity else None,
+        "stop_price": price(event.stop_price),
+        "trailing_distance": price(event.trailing_distance),
+        "trailing_percent": decimal_text(Decimal(event.trailing_bps).scaleb(-2)) if event.trailing_bps else None,
+        "activation_price": price(event.activation_price),
+    }
 
 
 def candle_entry(candle: Candle, spec: MarketSpec) -> dict[str, Any]:
@@ -180,7 +217,10 @@ def candle_entry(candle: Candle, spec: MarketSpec) -> dict[str, Any]:
     }
 
 
-_ORDER_EVENTS = (OrderPlaced, OrderCanceled, OrderExpired, OrderReduced, OrderRejected)
+_ORDER_EVENTS = (
+    OrderPlaced, OrderCanceled, OrderExpired, OrderReduced, OrderRejected, ConditionalOrderPlaced, OrderTriggered,
+    ConditionalOrderCanceled,
+)  # fmt: skip
 
 
 class _Market:

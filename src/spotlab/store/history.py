@@ -26,7 +26,8 @@ Invariants
   later events return ``False``. Reopening resumes from the checkpoint.
 - A checkpoint that does not match the log (a fresh log beside an old history file)
   makes ``attach`` rebuild the projection from the start of the log; so does a history
-  file made before candles existed (it has no candles table).
+  file made before candles existed (it has no candles table), or before conditional
+  orders (its orders table lacks their columns: it is dropped and made anew).
 - The clock closes a candle only when it is safe: the clock is read first, then the
   exchange's last sequence number, and candles close only if the projector has applied
   that far (a command stamped earlier has its sequence number by then). Should a trade
@@ -111,7 +112,7 @@ class History(HistoryReader):
         self._candle_subscribers: list[CandleCallback] = []
         self._clock: Clock | None = None
         self._close_check_seconds = 1.0
-        self._without_candles = False  # a file made before candles existed: rebuilt at attach
+        self._without_candles = False  # a file made before candles or conditional orders: rebuilt at attach
 
     @classmethod
     def open(cls, store_url: str | None) -> History:
@@ -119,10 +120,16 @@ class History(HistoryReader):
         engine = sql_engine(store_url, "history")
         try:
             schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
-            had_candles = sa.inspect(engine).has_table(t.candles.name, schema=schema)
+            inspector = sa.inspect(engine)
+            had_candles = inspector.has_table(t.candles.name, schema=schema)
+            outdated = inspector.has_table(t.orders.name, schema=schema) and not set(t.CONDITIONAL_COLUMNS) <= {
+                column["name"] for column in inspector.get_columns(t.orders.name, schema=schema)
+            }
+            if outdated:  # made before conditional orders: its rows come back from the log at attach
+                t.metadata.drop_all(engine, tables=[t.orders])
             t.metadata.create_all(engine)
             history = cls(engine)
-            history._without_candles = not had_candles and history._applied > 0
+            history._without_candles = (outdated or not had_candles) and history._applied > 0
             return history
         except BaseException:
             engine.dispose()
@@ -371,6 +378,8 @@ class History(HistoryReader):
             ):
                 if rows:
                     bulk.insert(conn, table, rows)
+            if batch.links:
+                t.link_orders(conn, batch.links)
             if candles:
                 t.upsert_candles(conn, candles)
             conn.execute(t.checkpoint.update().values(seq=batch.last.seq, digest=digest))

@@ -17,6 +17,12 @@ Invariants
 - Only open orders are kept in memory (events only ever change open orders); an order
   that closes is dropped once its final state is in a batch.
 - ``OrderRejected`` creates no order (it has no order id) and is not projected.
+- Conditional orders: ``ConditionalOrderPlaced`` -> NEW (pending, outside the book);
+  ``OrderTriggered`` -> TRIGGERED (its ``stop_price`` the one that triggered: a trailing
+  stop's last), and the order placed next with the event's ``child_id`` gets ``parent_id``;
+  ``ConditionalOrderCanceled`` -> CANCEL. ``OrderListUpdated`` links its ``order_ids`` to
+  the list (``Batch.links``: rows written before, even closed ones, get ``list_id`` too).
+  A pending conditional buy by quote amount is not an order that spends a budget.
 
 ``apply`` returns a ``Batch`` of rows; the caller writes it in one transaction with the
 checkpoint, and stops for good if that fails (the memory state is then ahead).
@@ -28,18 +34,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from spotlab.core.conditional import TRIGGERED_REASON
 from spotlab.core.events import (
     BalanceChanged,
+    ConditionalOrderCanceled,
+    ConditionalOrderPlaced,
     Deposited,
     Event,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
+    OrderListUpdated,
     OrderPlaced,
     OrderReduced,
+    OrderTriggered,
     Withdrawn,
 )
-from spotlab.core.orders import Action, Order, transition
+from spotlab.core.orders import CONDITIONAL_TYPES, Action, Order, transition
 
 FILL_PART, FILL_REST = Action.FILL_PART, Action.FILL_REST
 MAKER, TAKER = 0, 1
@@ -61,6 +72,7 @@ class Batch:
     trades: list[dict[str, Any]] = field(default_factory=list)
     deposits: list[dict[str, Any]] = field(default_factory=list)
     withdrawals: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)  # ``{"b_id": order id, "b_list": list id}``
 
 
 class Projection:
@@ -69,7 +81,10 @@ class Projection:
     def __init__(self, open_orders: Iterable[Order] = (), seq: int = 0) -> None:
         self.seq = seq
         self.open: dict[int, Order] = {order.id: order for order in open_orders}
-        self._budget_orders: dict[int, Order] = {o.id: o for o in self.open.values() if o.quantity == 0}
+        self._budget_orders: dict[int, Order] = {
+            o.id: o for o in self.open.values() if o.quantity == 0 and o.type not in CONDITIONAL_TYPES
+        }
+        self._parents: dict[int, int] = {}  # child order id -> the conditional order whose trigger places it
         self._batch = Batch()
         self._handlers = {
             OrderPlaced: self._on_placed,
@@ -80,6 +95,10 @@ class Projection:
             BalanceChanged: self._on_balance_changed,
             Deposited: self._on_deposited,
             Withdrawn: self._on_withdrawn,
+            ConditionalOrderPlaced: self._on_conditional_placed,
+            OrderTriggered: self._on_triggered,
+            ConditionalOrderCanceled: self._on_conditional_canceled,
+            OrderListUpdated: self._on_list_updated,
         }
 
     def apply(self, events: Iterable[Event]) -> Batch:
@@ -108,6 +127,8 @@ class Projection:
             e.quantity, e.quote_quantity, e.client_order_id, e.ts,
         )  # fmt: skip
         order.arrival_price = e.arrival_price
+        if self._parents:
+            order.parent_id = self._parents.pop(order.id, 0)
         self.open[order.id] = order
         self._batch.new_orders[order.id] = order
         if order.quantity == 0:
@@ -162,6 +183,44 @@ class Projection:
         order.quantity = e.quantity
         order.remaining = e.remaining
         order.updated = e.ts
+
+    def _on_conditional_placed(self, e: ConditionalOrderPlaced) -> None:
+        order = Order(
+            e.order_id, e.account, e.market, e.side, e.type, e.time_in_force, e.self_trade_prevention, e.price,
+            e.quantity, e.quote_quantity, e.client_order_id, e.ts,
+        )  # fmt: skip
+        order.stop_price = e.stop_price
+        order.trailing_distance = e.trailing_distance
+        order.trailing_bps = e.trailing_bps
+        order.activation_price = e.activation_price
+        self.open[order.id] = order
+        self._batch.new_orders[order.id] = order
+
+    def _on_triggered(self, e: OrderTriggered) -> None:
+        order = self._touch(e.order_id)
+        order.status = transition(order.status, Action.TRIGGER)
+        order.stop_price = e.stop_price
+        order.reason = TRIGGERED_REASON
+        order.updated = e.ts
+        self._close_if_done(order)
+        self._parents[e.child_id] = order.id
+
+    def _on_conditional_canceled(self, e: ConditionalOrderCanceled) -> None:
+        order = self._touch(e.order_id)
+        order.status = transition(order.status, Action.CANCEL)
+        order.reason = e.reason
+        order.updated = e.ts
+        self._close_if_done(order)
+
+    def _on_list_updated(self, e: OrderListUpdated) -> None:
+        links = self._batch.links
+        for order_id in e.order_ids:
+            order = self.open.get(order_id)
+            if order is not None:
+                if order.list_id == e.list_id:
+                    continue
+                order.list_id = e.list_id
+            links.append({"b_id": order_id, "b_list": e.list_id})
 
     def _on_balance_changed(self, e: BalanceChanged) -> None:
         if not self._budget_orders:

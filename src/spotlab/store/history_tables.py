@@ -7,8 +7,9 @@ Invariants
   both its filter and its order, so a page costs O(limit), not O(history).
 - ``history_checkpoint`` holds one row: the sequence number of the last event applied
   and a digest of that event, written in the same transaction as the rows it covers.
-- An order's row holds the fields of ``OrderRecord`` except ``hold`` (the projection
-  does not follow holds; records read back have ``hold == 0``).
+- An order's row holds the fields of ``OrderRecord`` except ``hold`` and ``peak`` (the
+  projection follows neither; records read back have them 0). The conditional fields
+  (``stop_price``, ``parent_id``, ``list_id``, trailing) are NULL where they do not apply.
 - A fill's id is ``2 x seq + role`` (role 0 maker, 1 taker) of its ``OrderFilled``
   event: unique, increasing with time, and distinct for the two sides of a self-trade.
 - ``history_candles`` holds one row per (market, interval, open_time): candles are
@@ -64,6 +65,13 @@ orders = sa.Table(
     sa.Column("created", Int, nullable=False),
     sa.Column("updated", Int, nullable=False),
     sa.Column("reason", sa.Text),
+    # conditional orders (stop-loss, take-profit, trailing) and order lists; NULL where they do not apply
+    sa.Column("stop_price", Int),
+    sa.Column("parent_id", Int),
+    sa.Column("list_id", Int),
+    sa.Column("trailing_distance", Int),
+    sa.Column("trailing_bps", Int),
+    sa.Column("activation_price", Int),
     sa.Index("history_orders_by_account", "account", "id"),
     sa.Index("history_orders_by_market", "account", "market", "id"),
     sa.Index("history_orders_by_status", "account", "status", "id"),
@@ -157,10 +165,15 @@ checkpoint = sa.Table(
 #: Tables holding projected rows (everything but the checkpoint), for a rebuild.
 PROJECTED = (orders, fills, trades, deposits, withdrawals, candles)
 
-#: The order fields an event can change after placement: what ``order_update`` writes.
+#: The order fields an event can change after placement: what ``order_update`` writes (a trailing
+#: stop's ``stop_price`` is the one that triggered it). ``list_id`` is written by ``link_orders``.
 ORDER_CHANGES = (
     "status", "is_open", "quantity", "remaining", "filled", "filled_notional", "fees", "updated", "reason",
+    "stop_price",
 )  # fmt: skip
+
+#: The columns of an order's row added with conditional orders: a file without them is rebuilt.
+CONDITIONAL_COLUMNS = ("stop_price", "parent_id", "list_id", "trailing_distance", "trailing_bps", "activation_price")
 
 
 class BulkWriter:
@@ -228,7 +241,7 @@ _CHANGES_TABLE = "history_order_changes"
 _CREATE_CHANGES_TABLE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CHANGES_TABLE} (b_id bigint, status text, is_open boolean, "
     "quantity bigint, remaining bigint, filled bigint, filled_notional bigint, fees bigint, updated bigint, "
-    "reason text) ON COMMIT DELETE ROWS"
+    "reason text, stop_price bigint) ON COMMIT DELETE ROWS"
 )
 
 
@@ -271,7 +284,9 @@ def order_row(order: Any) -> dict[str, Any]:
         "quote_quantity": o.quote_quantity, "client_order_id": o.client_order_id, "status": str(o.status),
         "is_open": o.is_open, "remaining": o.remaining, "filled": o.filled, "filled_notional": o.filled_notional,
         "fees": o.fees, "arrival_price": o.arrival_price, "created": o.created, "updated": o.updated,
-        "reason": o.reason,
+        "reason": o.reason, "stop_price": o.stop_price or None, "parent_id": o.parent_id or None,
+        "list_id": o.list_id or None, "trailing_distance": o.trailing_distance or None,
+        "trailing_bps": o.trailing_bps or None, "activation_price": o.activation_price or None,
     }  # fmt: skip
 
 
@@ -281,8 +296,14 @@ def order_update(order: Any) -> dict[str, Any]:
     return {
         "b_id": o.id, "status": str(o.status), "is_open": o.is_open, "quantity": o.quantity,
         "remaining": o.remaining, "filled": o.filled, "filled_notional": o.filled_notional, "fees": o.fees,
-        "updated": o.updated, "reason": o.reason,
+        "updated": o.updated, "reason": o.reason, "stop_price": o.stop_price or None,
     }  # fmt: skip
+
+
+def link_orders(conn: sa.Connection, links: list[dict[str, Any]]) -> None:
+    """Set ``list_id`` of the orders ``{"b_id": order id, "b_list": list id}`` (after their rows are written)."""
+    statement = orders.update().where(orders.c.id == sa.bindparam("b_id")).values(list_id=sa.bindparam("b_list"))
+    conn.execute(statement, links)
 
 
 def order_record(row: Any) -> OrderRecord:
@@ -292,5 +313,6 @@ def order_record(row: Any) -> OrderRecord:
         r.id, r.account, r.market, Side(r.side), OrderType(r.type), TimeInForce(r.time_in_force),
         SelfTradePrevention(r.self_trade_prevention), r.price, r.quantity, r.placed_quantity, r.quote_quantity,
         r.client_order_id, OrderStatus(r.status), r.remaining, r.filled, r.filled_notional, r.fees, 0,
-        r.arrival_price, r.created, r.updated, r.reason,
+        r.arrival_price, r.created, r.updated, r.reason, r.stop_price or 0, r.parent_id or 0,
+        r.trailing_distance or 0, r.trailing_bps or 0, r.activation_price or 0, 0, r.list_id or 0,
     )  # fmt: skip

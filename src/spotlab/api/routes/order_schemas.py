@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
@@ -31,9 +30,10 @@ from spotlab.api.schemas import (
     symbol_of,
 )
 from spotlab.core.orders import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
 from spotlab.exchange.risk import RiskService
-from spotlab.exchange.views import Fill, OrderView
+from spotlab.exchange.views import Fill, OrderListView, OrderView
 
 
 def _lower(value: Any) -> Any:
@@ -47,17 +47,7 @@ def _upper(value: Any) -> Any:
 SideIn = Annotated[Side, BeforeValidator(_lower)]
 
 
-class PlainOrderType(StrEnum):
-    """The order types ``POST /v1/orders`` takes today. The engine's conditional types (stop-loss,
-    take-profit, trailing, OCO and bracket lists) are in the Python facade; their REST and WebSocket
-    forms come with their history projection."""
-
-    LIMIT = OrderType.LIMIT.value
-    MARKET = OrderType.MARKET.value
-    LIMIT_MAKER = OrderType.LIMIT_MAKER.value
-
-
-OrderTypeIn = Annotated[PlainOrderType, BeforeValidator(_lower)]
+OrderTypeIn = Annotated[OrderType, BeforeValidator(_lower)]
 TimeInForceIn = Annotated[TimeInForce, BeforeValidator(_upper)]
 SelfTradePreventionIn = Annotated[SelfTradePrevention, BeforeValidator(_upper)]
 OrderStatusIn = Annotated[OrderStatus, BeforeValidator(_upper)]
@@ -118,6 +108,12 @@ _ORDER_EXAMPLE: dict[str, Any] = {
     "arrival_price": "64999.5",
     "slippage": "0.25",
     "slippage_bps": "0.04",
+    "stop_price": None,
+    "parent_id": None,
+    "list_id": None,
+    "trailing_distance": None,
+    "trailing_percent": None,
+    "activation_price": None,
 }
 
 _ACCOUNT_FILL_EXAMPLE: dict[str, Any] = {
@@ -138,7 +134,14 @@ _ACCOUNT_FILL_EXAMPLE: dict[str, Any] = {
 
 class OrderCreate(RequestModel):
     """A new order. ``limit`` and ``limit_maker`` (post-only) need ``price`` and ``quantity``;
-    ``market`` takes exactly one of ``quantity`` (base) or ``quote_quantity`` (quote to spend or receive)."""
+    ``market`` takes exactly one of ``quantity`` (base) or ``quote_quantity`` (quote to spend or receive).
+
+    Conditional types wait outside the book, funds held, until the LAST TRADE PRICE reaches
+    ``stop_price``: ``stop_loss`` and ``take_profit`` then place a market order (a sell by
+    ``quantity``, a buy by ``quote_quantity``), ``stop_loss_limit`` and ``take_profit_limit`` a limit
+    order at ``price``. ``trailing_stop`` takes ``trailing_distance`` (price) or ``trailing_percent``
+    (of its best last price) and optionally ``activation_price``, and no ``stop_price``. A stop that
+    would trigger at once is refused. The placed order names its trigger in ``parent_id``."""
 
     market: MarketId
     side: SideIn
@@ -149,6 +152,12 @@ class OrderCreate(RequestModel):
     time_in_force: TimeInForceIn | None = Field(None, description="GTC (default for limits), IOC or FOK")
     client_order_id: ClientOrderId | None = None
     self_trade_prevention: SelfTradePreventionIn | None = Field(None, description="Default EXPIRE_MAKER")
+    stop_price: DecimalIn | None = Field(None, description="Conditional types: the last trade price that triggers")
+    trailing_distance: DecimalIn | None = Field(None, description="trailing_stop: its distance from the best price")
+    trailing_percent: DecimalIn | None = Field(
+        None, description="trailing_stop: its distance in percent of the best price (steps of 0.01)"
+    )
+    activation_price: DecimalIn | None = Field(None, description="trailing_stop: trail once the last price is here")
 
     model_config = {
         "json_schema_extra": {
@@ -163,6 +172,14 @@ class OrderCreate(RequestModel):
                     "client_order_id": "my-bot-000042",
                 },
                 {"market": "BTC-USDT", "side": "buy", "type": "market", "quote_quantity": "100"},
+                {"market": "BTC-USDT", "side": "sell", "type": "stop_loss", "quantity": "0.5", "stop_price": "62000"},
+                {
+                    "market": "BTC-USDT",
+                    "side": "sell",
+                    "type": "trailing_stop",
+                    "quantity": "0.5",
+                    "trailing_percent": "2.5",
+                },
             ]
         }
     }
@@ -202,7 +219,10 @@ class OrderPublic(ResponseModel):
     type: str
     time_in_force: str
     self_trade_prevention: str
-    status: str = Field(description="NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED or REJECTED")
+    status: str = Field(
+        description="NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, REJECTED or TRIGGERED (a conditional order "
+        "whose trigger placed its child order)"
+    )
     price: DecimalOut | None
     quantity: DecimalOut | None
     quote_quantity: DecimalOut | None = None  # (defaults: OpenAPI examples leave nulls out)
@@ -219,6 +239,12 @@ class OrderPublic(ResponseModel):
     arrival_price: DecimalOut | None
     slippage: DecimalOut | None = Field(description="Per unit, in the quote asset; positive is worse than arrival")
     slippage_bps: DecimalOut | None
+    stop_price: DecimalOut | None = Field(None, description="Conditional orders: the trigger (last trade price)")
+    parent_id: int | None = Field(None, description="The conditional order whose trigger placed this order")
+    list_id: int | None = Field(None, description="The order list (OCO, bracket) this order belongs to")
+    trailing_distance: DecimalOut | None = None
+    trailing_percent: DecimalOut | None = None
+    activation_price: DecimalOut | None = None
 
     model_config = {"json_schema_extra": {"examples": [_ORDER_EXAMPLE]}}
 
@@ -250,6 +276,104 @@ class AccountFillPublic(ResponseModel):
 
 class AccountFillPage(Page[AccountFillPublic]):
     model_config = {"json_schema_extra": {"examples": [{"items": [_ACCOUNT_FILL_EXAMPLE], "next_cursor": None}]}}
+
+
+class OrderListCreate(RequestModel):
+    """An OCO or a bracket. ``oco``: sell ``quantity`` at ``take_profit_price`` (a resting limit) or, once the
+    last trade price falls to ``stop_price``, through a stop-loss (market, or a limit at ``stop_limit_price``);
+    one filling (even in part) or triggering cancels the other, and one hold covers both. ``bracket``: buy
+    ``quantity`` with a GTC limit at ``entry_price``; what it buys gets such an OCO at once."""
+
+    type: Literal["oco", "bracket"] = Field(description="oco or bracket")
+    market: MarketId
+    side: SideIn | None = Field(None, description="oco: sell (the default); bracket: buy (the default)")
+    quantity: DecimalIn
+    take_profit_price: DecimalIn
+    stop_price: DecimalIn
+    stop_limit_price: DecimalIn | None = Field(None, description="A limit for the stop-loss; none: a market stop")
+    entry_price: DecimalIn | None = Field(None, description="bracket: the entry's limit price (required)")
+    self_trade_prevention: SelfTradePreventionIn | None = Field(None, description="Default EXPIRE_MAKER")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"type": "oco", "market": "BTC-USDT", "quantity": "0.5", "take_profit_price": "70000",
+                 "stop_price": "62000"},
+                {"type": "bracket", "market": "BTC-USDT", "quantity": "0.5", "entry_price": "65000",
+                 "take_profit_price": "70000", "stop_price": "62000", "stop_limit_price": "61900"},
+            ]
+        }
+    }  # fmt: skip
+
+
+_LIST_EXAMPLE: dict[str, Any] = {
+    "id": 7,
+    "type": "oco",
+    "market": "BTC-USDT",
+    "status": "EXECUTING",
+    "quantity": "0.5",
+    "take_profit_price": "70000",
+    "stop_price": "62000",
+    "stop_limit_price": None,
+    "entry_price": None,
+    "unprotected_quantity": "0",
+    "orders": [{**_ORDER_EXAMPLE, "side": "sell", "price": "70000", "fills": [], "list_id": 7}],
+}
+
+
+class OrderListPublic(ResponseModel):
+    """An OCO or a bracket of the caller's, with its orders as they are now (each has ``list_id``)."""
+
+    id: int
+    type: str = Field(description="oco or bracket")
+    market: str
+    status: str = Field(description="EXECUTING or ALL_DONE")
+    quantity: DecimalOut
+    take_profit_price: DecimalOut
+    stop_price: DecimalOut
+    stop_limit_price: DecimalOut | None = None
+    entry_price: DecimalOut | None = None
+    unprotected_quantity: DecimalOut = Field(
+        description="bracket: bought quantity no exit covers yet (below the market's minimums)"
+    )
+    orders: list[OrderPublic]
+
+    model_config = {"json_schema_extra": {"examples": [_LIST_EXAMPLE]}}
+
+
+def order_list_public(view: OrderListView) -> OrderListPublic:
+    return OrderListPublic.model_construct(
+        id=view.id,
+        type=view.kind,
+        market=market_id(view.market),
+        status=view.status,
+        quantity=view.quantity,
+        take_profit_price=view.take_profit_price,
+        stop_price=view.stop_price,
+        stop_limit_price=view.stop_limit_price,
+        entry_price=view.entry_price,
+        unprotected_quantity=view.unprotected_quantity,
+        orders=[order_public(order) for order in view.orders],
+    )
+
+
+def place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
+    """Place the OCO or bracket ``body`` for ``account`` (REST and WebSocket share this): awaits durability."""
+    market = symbol_of(body.market)
+    side = body.side if body.side is not None else ("sell" if body.type == "oco" else "buy")
+    if body.type == "oco":
+        if body.entry_price is not None:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "an oco takes no entry_price (a bracket does)")
+        return exchange.aio.place_oco(
+            account, market, body.quantity, body.take_profit_price, body.stop_price,
+            stop_limit_price=body.stop_limit_price, side=side, self_trade_prevention=body.self_trade_prevention,
+        )  # fmt: skip
+    if body.entry_price is None:
+        raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a bracket needs entry_price: the limit price of its entry")
+    return exchange.aio.place_bracket(
+        account, market, body.quantity, body.entry_price, body.take_profit_price, body.stop_price,
+        stop_limit_price=body.stop_limit_price, side=side, self_trade_prevention=body.self_trade_prevention,
+    )  # fmt: skip
 
 
 def fill_public(fill: Fill) -> FillPublic:
@@ -291,6 +415,12 @@ def order_public(view: OrderView) -> OrderPublic:
         arrival_price=view.arrival_price,
         slippage=view.slippage,
         slippage_bps=view.slippage_bps,
+        stop_price=view.stop_price,
+        parent_id=view.parent_id,
+        list_id=view.list_id,
+        trailing_distance=view.trailing_distance,
+        trailing_percent=view.trailing_percent,
+        activation_price=view.activation_price,
     )
 
 
@@ -348,4 +478,8 @@ def _place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[Ord
         time_in_force=body.time_in_force,
         client_order_id=body.client_order_id,
         self_trade_prevention=body.self_trade_prevention,
+        stop_price=body.stop_price,
+        trailing_distance=body.trailing_distance,
+        trailing_percent=body.trailing_percent,
+        activation_price=body.activation_price,
     )

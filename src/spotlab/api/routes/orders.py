@@ -1,4 +1,5 @@
-"""Orders and fills of the caller: place, list, get, cancel, cancel all, reduce; the account's trades.
+"""Orders and fills of the caller: place, list, get, cancel, cancel all, reduce; the account's trades;
+order lists (OCO, bracket): place, get, cancel.
 
 Invariants
 - Every route acts on ``principal.account`` only. Another account's order is "not
@@ -12,6 +13,9 @@ Invariants
   it in one pass): it is the hot path. It and ``DELETE /v1/orders/{order_id}`` authenticate
   with ``HotTrader`` (one dependency instead of ``Trader``'s seven; same answers, same
   documented security: see ``spotlab.api.deps``).
+- ``POST /v1/orders`` takes the conditional types too (stop-loss, take-profit, trailing);
+  ``/v1/order-lists`` places, reads and cancels OCOs and brackets. Another account's list
+  is 404 ``ORDER_NOT_FOUND``. Lists have no client id: a repeated POST places a new list.
 - Lists are newest first with cursor pagination. Open orders (``open=true``) and
   lookups by ``client_order_id`` come from the exchange (live, exact); everything else
   from the history read model after it has applied the exchange's last event, so a
@@ -33,13 +37,17 @@ from spotlab.api.routes.order_schemas import (
     AccountFillPublic,
     ClientOrderId,
     OrderCreate,
+    OrderListCreate,
+    OrderListPublic,
     OrderPage,
     OrderPublic,
     OrderReduce,
     OrderStatusIn,
     account_fill_public,
+    order_list_public,
     order_public,
     place,
+    place_list,
 )
 from spotlab.api.schemas import decode_cursor, encode_cursor, symbol_of
 from spotlab.core.orders import OrderStatus
@@ -155,6 +163,26 @@ async def list_fills(
     page = await run_in_threadpool(history.fills, principal.account, market=symbol, limit=limit, before=before)
     items: list[AccountFillPublic] = [account_fill_public(fill) for fill in page.items]
     return AccountFillPage(items=items, next_cursor=encode_cursor(page.next_before))
+
+
+# -- order lists (OCO, bracket) ---------------------------------------------------------------
+
+ListId = Annotated[int, Path(ge=1, le=MAX_UNITS, description="The order list's id", examples=[7])]
+
+
+@router.post("/order-lists", status_code=201, response_model=OrderListPublic, summary="Place an OCO or a bracket")
+async def place_order_list(body: OrderListCreate, principal: Trader, ctx: CtxDep) -> OrderListPublic:
+    return order_list_public(await place_list(ctx.exchange, principal.account, body))
+
+
+@router.get("/order-lists/{list_id}", response_model=OrderListPublic, summary="One of the caller's order lists")
+async def get_order_list(list_id: ListId, principal: Reader, ctx: CtxDep) -> OrderListPublic:
+    return order_list_public(ctx.exchange.order_list(principal.account, list_id))
+
+
+@router.delete("/order-lists/{list_id}", response_model=OrderListPublic, summary="Cancel an order list's open orders")
+async def cancel_order_list(list_id: ListId, principal: Trader, ctx: CtxDep) -> OrderListPublic:
+    return order_list_public(await ctx.exchange.aio.cancel_order_list(principal.account, list_id))
 
 
 # -- helpers ------------------------------------------------------------------------------------

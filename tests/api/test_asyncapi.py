@@ -11,7 +11,8 @@ from spotlab.api import asyncapi
 from spotlab.api.channels import PRIVATE_CHANNELS, PUBLIC_CHANNELS
 from spotlab.api.routes import ws
 
-OPS = {"subscribe", "unsubscribe", "auth", "place_order", "cancel_order", "cancel_all", "ping"}
+OPS = {"subscribe", "unsubscribe", "auth", "place_order", "cancel_order", "cancel_all", "place_order_list",
+       "cancel_order_list", "ping"}  # fmt: skip
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import problem
 
 
@@ -31,7 +33,8 @@ def test_the_profile_defaults_and_is_replaced_whole_and_per_account(api, user):
     body = {"max_trades_per_day": 2, "max_daily_loss": "250", "require_stop_loss": True}
     answer = alice.client.put("/v1/risk-profile", headers=alice.headers, json=body)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["max_daily_loss"] == "250" and answer.json()["not_enforced"] == ["require_stop_loss"]
+    assert answer.json()["max_daily_loss"] == "250" and answer.json()["require_stop_loss"] is True
+    assert answer.json()["not_enforced"] == []  # require_stop_loss is enforced (brackets only)
     assert alice.get("/v1/risk-profile").json()["max_trades_per_day"] == 2
     assert bob.get("/v1/risk-profile").json()["max_trades_per_day"] is None  # isolation
     bad = alice.client.put("/v1/risk-profile", headers=alice.headers, json={"max_daily_loss": "5",
@@ -92,3 +95,57 @@ def test_portfolio_and_day_trades_show_only_the_callers_own(api, user):
     assert days["legacy_pattern_day_trader"]["applies"] is False and "never under it" in days[
         "legacy_pattern_day_trader"]["note"]  # fmt: skip
     problem(alice.get("/v1/portfolio", params={"currency": "NOPE"}), 404, "UNKNOWN_ASSET")
+
+
+def bracket(entry="50000", quantity="0.01", take_profit="60000", stop="45000"):
+    return {"type": "bracket", "market": "BTC-USDT", "quantity": quantity, "entry_price": entry,
+            "take_profit_price": take_profit, "stop_price": stop}  # fmt: skip
+
+
+PLAIN_BUYS = [
+    {"type": "limit", "price": "40000", "quantity": "0.01"},
+    {"type": "limit_maker", "price": "40000", "quantity": "0.01"},
+    {"type": "market", "quote_quantity": "100"},
+]
+
+
+@pytest.mark.parametrize("order", PLAIN_BUYS, ids=[o["type"] for o in PLAIN_BUYS])
+def test_require_stop_loss_refuses_a_plain_buy_and_points_to_a_bracket(api, user, order):
+    alice, bob = funded(api, user)
+    trade(api, alice, bob, quantity="0.01")  # a last price (and a book's other side) to buy against
+    alice.client.put("/v1/risk-profile", headers=alice.headers, json={"require_stop_loss": True})
+    before = api.app.state.ctx.exchange.state_hash()
+    body = problem(alice.post("/v1/orders", {"market": "BTC-USDT", "side": "buy", **order}), 403, "RISK_LIMIT")
+    assert body["detail"].startswith("require_stop_loss: ") and "POST /v1/order-lists with type bracket" in body[
+        "detail"]  # fmt: skip
+    assert body["details"] == {"rule": "require_stop_loss", "order_type": order["type"], "use": "bracket"}
+    assert api.app.state.ctx.exchange.state_hash() == before  # changed nothing
+
+
+def test_require_stop_loss_allows_a_bracket_and_never_refuses_a_sell(api, user):
+    alice, bob = funded(api, user)
+    trade(api, alice, bob, quantity="0.02")  # alice holds 0.02 BTC
+    alice.client.put("/v1/risk-profile", headers=alice.headers, json={"require_stop_loss": True})
+    answer = alice.post("/v1/order-lists", bracket())
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["type"], answer.json()["entry_price"]) == ("bracket", "50000.00")
+    sell = {"market": "BTC-USDT", "side": "sell", "type": "limit", "price": "90000", "quantity": "0.01"}
+    assert alice.post("/v1/orders", sell).status_code == 201
+    stop = {"market": "BTC-USDT", "side": "sell", "type": "stop_loss", "quantity": "0.01", "stop_price": "40000"}
+    assert alice.post("/v1/orders", stop).status_code == 201  # a conditional sell: never refused either
+    assert alice.get("/v1/risk-profile").json()["not_enforced"] == []
+
+
+def test_a_brackets_entry_goes_through_the_other_guards_as_a_buy(api, user):
+    alice, bob = funded(api, user)
+    alice.client.put("/v1/risk-profile", headers=alice.headers, json={"max_trades_per_day": 1})
+    trade(api, alice, bob, quantity="0.01")
+    before = api.app.state.ctx.exchange.state_hash()
+    body = problem(alice.post("/v1/order-lists", bracket()), 403, "RISK_LIMIT")
+    assert body["details"] == {"rule": "max_trades_per_day", "trades_today": "1", "limit": "1"}
+    assert api.app.state.ctx.exchange.state_hash() == before
+    # exposure: the entry counts as a buy of entry_price x quantity (50,000 x 0.1 = 5,000 of equity 10,000)
+    alice.client.put("/v1/risk-profile", headers=alice.headers, json={"max_exposure_percent": "50"})
+    body = problem(alice.post("/v1/order-lists", bracket(quantity="0.1")), 403, "RISK_LIMIT")
+    assert body["details"]["rule"] == "max_exposure_percent"
+    assert alice.post("/v1/order-lists", bracket(quantity="0.08")).status_code == 201

@@ -1,12 +1,14 @@
 """Conditional orders over ``/v1/ws`` under a real uvicorn server: placed with ``place_order``, followed on
 the private ``orders`` channel (``conditional_placed``, ``triggered``, the child's ``placed``,
-``conditional_canceled``). Every message is validated against the AsyncAPI models (``Socket``)."""
+``conditional_canceled``); OCOs and brackets placed and canceled with ``place_order_list`` and
+``cancel_order_list``, answered as REST answers them, refused with REST's codes (risk guards included).
+Every message is validated against the AsyncAPI models (``Socket``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 
-from tests.api.test_ws import M, limit, server, start  # noqa: F401 (fixtures)
+from tests.api.test_ws import M, bearer, limit, server, start  # noqa: F401 (fixtures)
 
 SYMBOL = "BTC/USDT"
 
@@ -61,3 +63,79 @@ def test_a_bad_stop_over_websocket_is_an_error_answer(server):  # noqa: F811
     assert (missing["type"], missing["code"]) == ("error", "INVALID_ARGUMENT")
     floated = ws.ask("place_order", order={**limit("sell", "30000", "0.1"), "type": "stop_loss", "stop_price": 1.5})
     assert (floated["type"], floated["code"]) == ("error", "VALIDATION_ERROR")
+
+
+def test_an_oco_and_a_bracket_are_placed_and_canceled_over_websocket_as_rest_answers_them(server):  # noqa: F811
+    token = server.user("alice", BTC="1", USDT="100000")
+    other = server.user("dave", BTC="1", USDT="100000")
+    server.user("bob", BTC="10", USDT="1000000")
+    server.user("carol", BTC="10", USDT="1000000")
+    trade_at(server.exchange, "30000")
+    ws = server.socket()
+    ws.ask("auth", token=token)
+
+    oco = {"type": "oco", "market": M, "quantity": "0.1", "take_profit_price": "33000", "stop_price": "28000"}
+    answer = ws.ask("place_order_list", order_list=oco)
+    assert (answer["type"], answer["op"]) == ("result", "place_order_list") and "duplicate" not in answer, answer
+    placed = answer["data"]
+    assert (placed["type"], placed["status"], placed["market"]) == ("oco", "EXECUTING", M)
+    assert sorted(o["type"] for o in placed["orders"]) == ["limit", "stop_loss"]
+    assert {o["list_id"] for o in placed["orders"]} == {placed["id"]}
+    rest = server.http.get(f"/v1/order-lists/{placed['id']}", headers=bearer(token)).json()
+    assert rest == placed  # the same shape and figures as REST
+
+    bracket = {"type": "bracket", "market": M, "quantity": "0.1", "entry_price": "29500",
+               "take_profit_price": "33000", "stop_price": "28000", "stop_limit_price": "27900"}  # fmt: skip
+    entry = ws.ask("place_order_list", order_list=bracket)["data"]
+    assert (entry["type"], entry["entry_price"], entry["stop_limit_price"]) == ("bracket", "29500.00", "27900.00")
+
+    ws2 = server.socket()
+    ws2.ask("auth", token=other)
+    foreign = ws2.ask("cancel_order_list", list_id=placed["id"])  # isolation: another account's list
+    assert (foreign["type"], foreign["code"], foreign["status"]) == ("error", "ORDER_NOT_FOUND", 404)
+
+    canceled = ws.ask("cancel_order_list", list_id=placed["id"])
+    assert (canceled["type"], canceled["op"]) == ("result", "cancel_order_list"), canceled
+    assert canceled["data"]["status"] == "ALL_DONE"
+    assert {o["status"] for o in canceled["data"]["orders"]} == {"CANCELED"}
+    assert server.exchange.balances("alice")["BTC"].locked == D(0)  # the OCO's hold is released
+
+
+def test_order_list_ops_are_refused_with_rest_codes_over_websocket(server):  # noqa: F811
+    token = server.user("alice", BTC="1", USDT="100000")
+    server.user("bob", BTC="10", USDT="1000000")
+    server.user("carol", BTC="10", USDT="1000000")
+    trade_at(server.exchange, "30000")
+    ws = server.socket()
+    unauthenticated = ws.ask(
+        "place_order_list",
+        order_list={"type": "oco", "market": M, "quantity": "0.1", "take_profit_price": "33000", "stop_price": "28000"},
+    )
+    assert (unauthenticated["type"], unauthenticated["code"]) == ("error", "UNAUTHENTICATED")
+    ws.ask("auth", token=token)
+    no_entry = ws.ask(
+        "place_order_list",
+        order_list={
+            "type": "bracket",
+            "market": M,
+            "quantity": "0.1",
+            "take_profit_price": "33000",
+            "stop_price": "28000",
+        },
+    )
+    assert (no_entry["type"], no_entry["code"]) == ("error", "INVALID_ARGUMENT")
+    assert ws.ask("cancel_order_list", list_id=0)["code"] == "VALIDATION_ERROR"
+
+    profile = {"max_trades_per_day": 1, "require_stop_loss": True}
+    assert server.http.put("/v1/risk-profile", headers=bearer(token), json=profile).status_code == 200
+    plain = ws.ask("place_order", order=limit("buy", "29000", "0.01"))
+    assert (plain["type"], plain["code"], plain["details"]["rule"]) == ("error", "RISK_LIMIT", "require_stop_loss")
+    bracket = {"type": "bracket", "market": M, "quantity": "0.01", "entry_price": "30000",
+               "take_profit_price": "33000", "stop_price": "28000"}  # fmt: skip
+    server.exchange.place_order("bob", SYMBOL, "sell", "limit", D("30000"), D("0.01"))
+    filled = ws.ask("place_order_list", order_list=bracket)["data"]  # allowed: the stop comes with the entry
+    assert [o["status"] for o in filled["orders"] if o["type"] == "limit" and o["side"] == "buy"] == ["FILLED"]
+    again = ws.ask("place_order_list", order_list=bracket)  # one order traded today: the limit is 1
+    assert (again["code"], again["details"]["rule"], again["details"]["trades_today"]) == (
+        "RISK_LIMIT", "max_trades_per_day", "1"
+    )  # fmt: skip

@@ -14,6 +14,7 @@ from spotlab.risk.guards import (
     cooldown_guard,
     daily_loss_guard,
     exposure_guard,
+    stop_loss_guard,
     trades_per_day_guard,
 )
 from spotlab.risk.profile import RiskProfile
@@ -121,3 +122,21 @@ def test_a_profile_round_trips_through_plain_data():
     assert RiskProfile.from_dict(profile.to_dict()) == profile and profile.active()
     with pytest.raises(SpotlabError):
         RiskProfile.from_dict({"max_trade_per_day": 3})
+
+
+@pytest.mark.parametrize(
+    ("order_type", "refused"),
+    [("limit", True), ("market", True), ("limit_maker", True), ("bracket", False), ("stop_loss", False),
+     ("trailing_stop", False)],
+)  # fmt: skip
+def test_require_stop_loss_refuses_plain_buys_and_lets_brackets_through(order_type, refused):
+    profile = RiskProfile(require_stop_loss=True)
+    assert profile.active()  # this rule alone turns the guards on
+    records = {"now_ns": NOON, "fills": [], "closed": [], "equity": D("1000"), "asset_value": D("0"),
+               "order_value": D("100")}  # fmt: skip
+    refusals = check_entry(profile, side="buy", asset="BTC", order_type=order_type, **records)
+    assert [r.rule for r in refusals] == (["require_stop_loss"] if refused else [])
+    assert check_entry(profile, side="sell", asset="BTC", order_type=order_type, **records) == []
+    if refused:
+        assert "bracket" in refusals[0].message and refusals[0].figures == {"order_type": order_type, "use": "bracket"}
+    assert stop_loss_guard(RiskProfile(), order_type) is None  # off: nothing refused

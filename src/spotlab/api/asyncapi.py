@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 
 from spotlab.api.channels import CANDLE_CHANNEL, PRIVATE_CHANNELS, PUBLIC_CHANNELS
 from spotlab.api.routes import ws
-from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic
+from spotlab.api.routes.order_schemas import OrderCreate, OrderListCreate, OrderListPublic, OrderPublic
 from spotlab.api.schemas import FieldError
 from spotlab.marketdata.candles import INTERVALS
 
@@ -67,13 +67,14 @@ class Authenticated(ServerMessage):
 
 
 class Result(ServerMessage):
-    """The answer to an order op: ``data`` is the order (a list for ``cancel_all``) exactly as REST answers it."""
+    """The answer to an order op: ``data`` is the order (a list of orders for ``cancel_all``, the order list for
+    ``place_order_list`` and ``cancel_order_list``) exactly as REST answers it."""
 
     type: Literal["result"]
     id: RequestId
-    op: Literal["place_order", "cancel_order", "cancel_all"]
+    op: Literal["place_order", "cancel_order", "cancel_all", "place_order_list", "cancel_order_list"]
     duplicate: bool | None = Field(None, description="place_order only: client_order_id repeated (REST's 200)")
-    data: OrderPublic | list[OrderPublic]
+    data: OrderPublic | OrderListPublic | list[OrderPublic]
 
 
 class Error(ServerMessage):
@@ -402,6 +403,7 @@ SERVER_MESSAGES: TypeAdapter = TypeAdapter(
 # -- examples ---------------------------------------------------------------------------------------
 
 _ORDER = OrderPublic.model_config["json_schema_extra"]["examples"][0]
+_LIST = OrderListPublic.model_config["json_schema_extra"]["examples"][0]
 _FILL = {"order_id": 1042, "side": "buy", "role": "taker", "fee": "6.49995", "trade_id": 77, "market": "BTC-USDT",
          "price": "64999.5", "quantity": "0.1", "notional": "6499.95", "fee_asset": "USDT", "sequence": 981,
          "time": _T}  # fmt: skip
@@ -420,6 +422,7 @@ EXAMPLES: dict[type[BaseModel], list[dict[str, Any]]] = {
     Result: [
         {"type": "result", "id": 7, "op": "place_order", "duplicate": False, "data": _ORDER},
         {"type": "result", "id": 9, "op": "cancel_all", "data": [{**_ORDER, "status": "CANCELED", "fills": []}]},
+        {"type": "result", "id": 11, "op": "place_order_list", "data": _LIST},
     ],
     Error: [
         {
@@ -543,6 +546,11 @@ EXAMPLES |= {
     ],
     ws.CancelOrderOp: [{"op": "cancel_order", "id": 8, "order_id": 1042}],
     ws.CancelAllOp: [{"op": "cancel_all", "id": 9, "market": "BTC-USDT"}],
+    ws.PlaceOrderListOp: [
+        {"op": "place_order_list", "id": 11, "order_list": example}
+        for example in OrderListCreate.model_config["json_schema_extra"]["examples"]
+    ],
+    ws.CancelOrderListOp: [{"op": "cancel_order_list", "id": 12, "list_id": 7}],
     ws.PingOp: [{"op": "ping", "id": 10}],
 }
 
@@ -585,6 +593,8 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "placeOrder": ws.PlaceOrderOp,
     "cancelOrder": ws.CancelOrderOp,
     "cancelAll": ws.CancelAllOp,
+    "placeOrderList": ws.PlaceOrderListOp,
+    "cancelOrderList": ws.CancelOrderListOp,
     "ping": ws.PingOp,
     "subscribed": Subscribed,
     "unsubscribed": Unsubscribed,
@@ -612,6 +622,8 @@ OPERATIONS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "placeOrder": ("receive", "connection", ["placeOrder"], ["result", "error"]),
     "cancelOrder": ("receive", "connection", ["cancelOrder"], ["result", "error"]),
     "cancelAll": ("receive", "connection", ["cancelAll"], ["result", "error"]),
+    "placeOrderList": ("receive", "connection", ["placeOrderList"], ["result", "error"]),
+    "cancelOrderList": ("receive", "connection", ["cancelOrderList"], ["result", "error"]),
     "ping": ("receive", "connection", ["ping"], ["pong", "error"]),
     "sendHeartbeat": ("send", "connection", ["heartbeat"], []),
     "sendTrades": ("send", "trades", ["trades"], []),

@@ -7,10 +7,11 @@ prices, and balances from the exchange. Everything it computes comes from the pu
 functions of ``spotlab.risk``.
 
 Where the guards run: the fills a guard needs exist only in the history read model, so
-the guards are enforced at the API's order placement (``spotlab.api.routes.order_schemas.place``,
-shared by REST and WebSocket), not inside ``Exchange.place_order``: a Python caller of the
-exchange itself is not guarded. ``RiskService.of(exchange)`` finds the service an API
-app registered for an exchange.
+the guards are enforced at the API's order placement (``spotlab.api.routes.order_schemas.place``
+and ``place_list``, shared by REST and WebSocket), not inside ``Exchange.place_order``: a Python
+caller of the exchange itself is not guarded. A bracket's entry is checked as a buy of
+``entry_price x quantity`` of type ``"bracket"``; an OCO (a spot OCO sells) is never refused.
+``RiskService.of(exchange)`` finds the service an API app registered for an exchange.
 
 Invariants
 - Isolation: every read and write is keyed by the account passed in (the caller's own).
@@ -175,8 +176,10 @@ class RiskService:
         quantity: Decimal | None,
         quote_quantity: Decimal | None,
         now_ns: int,
+        order_type: str = "limit",
     ) -> list[Refusal]:
-        """What the account's profile refuses about this order (empty: go ahead)."""
+        """What the account's profile refuses about this order (empty: go ahead); ``order_type`` is the
+        order's type, or ``"bracket"`` for a bracket's entry."""
         profile = self.profile(account)
         if side != "buy" or not profile.active():
             return []
@@ -205,7 +208,7 @@ class RiskService:
         asset_value = next((a.value for a in valued.assets if a.asset == spec.base.code), Decimal(0))
         return check_entry(
             profile, side=side, asset=spec.base.code, now_ns=now_ns, fills=fills, closed=closed,
-            equity=valued.equity, asset_value=asset_value, order_value=order_value,
+            equity=valued.equity, asset_value=asset_value, order_value=order_value, order_type=order_type,
         )  # fmt: skip
 
 

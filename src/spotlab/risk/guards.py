@@ -18,8 +18,13 @@ What is guarded
 - ``max_exposure_percent``: the base asset's value after the order (current value plus
   the order's value) as a percentage of equity; above the limit is refused, at it allowed.
   An order whose value cannot be converted into the profile's currency is refused.
-- ``require_stop_loss``: **not enforced yet**: it needs conditional orders linked to an
-  entry (a bracket). The profile stores it; ``not_enforced`` lists it.
+- ``require_stop_loss``: every entry must come with its stop-loss, that is as a bracket
+  (``POST /v1/order-lists`` type ``bracket``: once the entry fills, an OCO of take-profit
+  and stop-loss covers what it bought). A buy placed as a plain order (``limit``,
+  ``market``, ``limit_maker``) is refused; a bracket's entry is allowed by this rule and
+  checked by the others as a buy of ``entry_price x quantity``. A conditional buy
+  (``stop_loss``/``take_profit``/``trailing_stop`` on the buy side) is not a plain order
+  and this rule lets it through (the other guards still check it).
 
 A closed trade's P&L is in its market's quote (``spotlab.risk.portfolio``) and converted
 into the profile's currency at current last prices by the caller (``ClosedTrade``).
@@ -38,7 +43,9 @@ from spotlab.risk.profile import RiskProfile
 from spotlab.risk.records import FillRecord, utc_day
 
 NS_PER_MINUTE = 60 * 1_000_000_000
-NOT_ENFORCED = ("require_stop_loss",)
+NOT_ENFORCED: tuple[str, ...] = ()  # stored rules not enforced yet (none today)
+#: The order types that carry no stop-loss of their own: a buy of these is refused by ``require_stop_loss``.
+UNPROTECTED_TYPES = frozenset({"limit", "market", "limit_maker"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,19 @@ def exposure_guard(
     )  # fmt: skip
 
 
+def stop_loss_guard(profile: RiskProfile, order_type: str) -> Refusal | None:
+    """``require_stop_loss``: a plain buy (no stop comes with it) is refused; a bracket is the way in."""
+    if not profile.require_stop_loss or order_type not in UNPROTECTED_TYPES:
+        return None
+    return Refusal(
+        "require_stop_loss",
+        f"this profile requires a stop-loss with every entry, and a {order_type} buy comes without one; "
+        "place the entry as a bracket (POST /v1/order-lists with type bracket: entry_price, quantity, "
+        "take_profit_price, stop_price) so the stop comes with the entry",
+        {"order_type": order_type, "use": "bracket"},
+    )
+
+
 def check_entry(
     profile: RiskProfile,
     *,
@@ -162,11 +182,15 @@ def check_entry(
     equity: Decimal,
     asset_value: Decimal,
     order_value: Decimal | None,
+    order_type: str = "limit",
 ) -> list[Refusal]:
-    """Every refusal for an order of ``side`` on ``asset`` (the base); sells are never refused."""
+    """Every refusal for an order of ``side`` on ``asset`` (the base); sells are never refused.
+
+    ``order_type`` is the order's type, or ``"bracket"`` for a bracket list's entry."""
     if side != "buy" or not profile.active():
         return []
     found = [
+        stop_loss_guard(profile, order_type),
         trades_per_day_guard(profile, fills, now_ns),
         daily_loss_guard(profile, closed, now_ns, equity),
         cooldown_guard(profile, closed, now_ns),

@@ -9,8 +9,8 @@ Invariants
   positive integers. Floats are refused (``INVALID_NUMBER``); anything else out of
   range is ``INVALID_ARGUMENT`` naming the field.
 - ``max_daily_loss`` and ``max_daily_loss_percent`` are alternatives: at most one is set.
-- ``require_stop_loss`` is stored and reported but not enforced yet (see
-  ``spotlab.risk.guards``).
+- ``require_stop_loss`` is a guard too (see ``spotlab.risk.guards``): with it on, buys
+  must come as brackets.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class RiskProfile:
 
     def active(self) -> bool:
         """Whether any guard is on (an inactive profile checks nothing)."""
-        return any(
+        return self.require_stop_loss or any(
             value is not None
             for value in (
                 self.max_daily_loss,

@@ -358,7 +358,32 @@ def order_list_public(view: OrderListView) -> OrderListPublic:
 
 
 def place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
-    """Place the OCO or bracket ``body`` for ``account`` (REST and WebSocket share this): awaits durability."""
+    """Place the OCO or bracket ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
+
+    An account with a guard on has a bracket's entry checked first as a buy of ``entry_price x quantity``
+    (as ``place`` does for an order); an OCO sells, and sells are never refused."""
+    risk = RiskService.of(exchange)
+    if risk is not None and risk.guarded(account) and body.type == "bracket":
+        return _guarded_place_list(risk, exchange, account, body)
+    return _place_list(exchange, account, body)
+
+
+async def _guarded_place_list(
+    risk: RiskService, exchange: Exchange, account: str, body: OrderListCreate
+) -> OrderListView:
+    async with risk.lock(account):
+        await risk.caught_up()
+        side = str(body.side) if body.side is not None else "buy"
+        refusals = await run_in_threadpool(
+            risk.refusals, account, symbol_of(body.market), side, body.entry_price, body.quantity, None,
+            risk.now_ns(), "bracket",
+        )  # fmt: skip
+        if refusals:
+            raise refusals[0].error()
+        return await _place_list(exchange, account, body)
+
+
+def _place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
     market = symbol_of(body.market)
     side = body.side if body.side is not None else ("sell" if body.type == "oco" else "buy")
     if body.type == "oco":
@@ -459,7 +484,7 @@ async def _guarded_place(risk: RiskService, exchange: Exchange, account: str, bo
         await risk.caught_up()
         refusals = await run_in_threadpool(
             risk.refusals, account, symbol_of(body.market), str(body.side), body.price, body.quantity,
-            body.quote_quantity, risk.now_ns(),
+            body.quote_quantity, risk.now_ns(), str(body.type),
         )  # fmt: skip
         if refusals:
             raise refusals[0].error()

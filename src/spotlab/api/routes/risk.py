@@ -2,7 +2,8 @@
 
 Endpoints
 - ``GET /v1/risk-profile`` (``read``), ``PUT /v1/risk-profile`` (``trade``): the whole profile;
-  fields left out take their defaults. ``not_enforced`` names stored rules not enforced yet.
+  fields left out take their defaults. ``not_enforced`` names stored rules not enforced yet (none today:
+  ``require_stop_loss`` is enforced, buys must then come as brackets).
 - ``GET /v1/position-size?market=&entry=&stop=[&risk_percent=]`` (``read``): the quantity that
   risks the profile's percentage of equity (in the market's quote) between entry and stop,
   after fees, on the lot, above the minimums.
@@ -14,8 +15,9 @@ Endpoints
 Invariants
 - Every route acts on ``principal.account`` only: one account never sees another's profile,
   portfolio or trades.
-- A refused order (``POST /v1/orders`` or WebSocket) is 403 ``RISK_LIMIT`` with the rule and its
-  figures in the problem's details: the account's own rule refuses it, retrying will not help.
+- A refused order (``POST /v1/orders``, a bracket's entry at ``POST /v1/order-lists``, or WebSocket) is
+  403 ``RISK_LIMIT`` with the rule and its figures in the problem's details: the account's own rule
+  refuses it, retrying will not help.
 - Reads wait for the history read model to catch up (read-your-writes) and run in the thread pool.
 """
 
@@ -84,9 +86,9 @@ class RiskProfilePublic(ResponseModel):
     cooldown_minutes: int
     max_exposure_percent: DecimalOut | None
     require_stop_loss: bool
-    not_enforced: list[str] = Field(description="Rules stored but not enforced yet (require_stop_loss)")
+    not_enforced: list[str] = Field(description="Rules stored but not enforced yet (none today)")
 
-    model_config = {"json_schema_extra": {"examples": [{**_PROFILE_EXAMPLE, "not_enforced": ["require_stop_loss"]}]}}
+    model_config = {"json_schema_extra": {"examples": [{**_PROFILE_EXAMPLE, "not_enforced": []}]}}
 
 
 class PositionSizePublic(ResponseModel):

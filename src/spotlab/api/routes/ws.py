@@ -21,6 +21,10 @@ Client -> server (``id``: optional, an integer or a string of up to 64 character
   answered by ``{"type": "result", "id": 7, "op": "place_order", "duplicate": false, "data": {<the order,
   as REST answers it>}}`` (``cancel_all``: ``data`` is the list of canceled orders; ``duplicate`` only on
   ``place_order``: true where REST answers 200, a repeated ``client_order_id``).
+- ``{"op": "place_order_list", "id": 11, "order_list": {<the body of POST /v1/order-lists>}}`` (an OCO or a
+  bracket; ``trade`` scope, the same risk guards as REST) and ``{"op": "cancel_order_list", "id": 12,
+  "list_id": 7}``: answered by ``{"type": "result", "id": 11, "op": "place_order_list", "data": {<the order
+  list, as REST answers it>}}`` (no ``duplicate``: lists have no client id, each op places a new list).
 - ``{"op": "ping", "id": 10}``: ``{"type": "pong", "id": 10, "time": ...}``.
 
 Server -> client besides those: channel messages, ``{"type": "heartbeat", "time": ...}`` on a connection
@@ -76,7 +80,15 @@ from spotlab.api.channels import PRIVATE_CHANNELS, Streams
 from spotlab.api.context import ApiContext
 from spotlab.api.deps import check_first_use, check_timestamp
 from spotlab.api.handlers import plain, status_of
-from spotlab.api.routes.order_schemas import OrderCreate, OrderPublic, order_public, place
+from spotlab.api.routes.order_schemas import (
+    OrderCreate,
+    OrderListCreate,
+    OrderPublic,
+    order_list_public,
+    order_public,
+    place,
+    place_list,
+)
 from spotlab.api.schemas import MarketId, RequestModel, market_id, symbol_of
 from spotlab.api.streams import DEFAULT_MAX_CHARS, DEFAULT_MAX_MESSAGES, encode, iso_time
 from spotlab.api.ws_frames import sink_of
@@ -84,7 +96,7 @@ from spotlab.clock import Clock
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
-from spotlab.exchange.views import OrderView
+from spotlab.exchange.views import OrderListView, OrderView
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -237,17 +249,35 @@ class CancelAllOp(Op):
     market: MarketId
 
 
+class PlaceOrderListOp(Op):
+    """Place an OCO or a bracket (``trade`` scope); ``order_list`` is the body of ``POST /v1/order-lists``."""
+
+    op: Literal["place_order_list"]
+    order_list: OrderListCreate
+
+
+class CancelOrderListOp(Op):
+    """Cancel the open orders of one of the connection's order lists (``trade`` scope)."""
+
+    op: Literal["cancel_order_list"]
+    list_id: Annotated[int, Field(ge=1, le=MAX_UNITS)]
+
+
 class PingOp(Op):
     """Ask for a ``pong`` (a liveness check of your own)."""
 
     op: Literal["ping"]
 
 
-CLIENT_OPS = (SubscribeOp, UnsubscribeOp, AuthOp, PlaceOrderOp, CancelOrderOp, CancelAllOp, PingOp)
+CLIENT_OPS = (
+    SubscribeOp, UnsubscribeOp, AuthOp, PlaceOrderOp, CancelOrderOp, CancelAllOp, PlaceOrderListOp, CancelOrderListOp,
+    PingOp,
+)  # fmt: skip
 ClientMessage = Annotated[
-    SubscribeOp | UnsubscribeOp | AuthOp | PlaceOrderOp | CancelOrderOp | CancelAllOp | PingOp,
+    SubscribeOp | UnsubscribeOp | AuthOp | PlaceOrderOp | CancelOrderOp | CancelAllOp | PlaceOrderListOp
+    | CancelOrderListOp | PingOp,
     Field(discriminator="op"),
-]
+]  # fmt: skip
 #: Parses (``validate_json``) and checks one client message.
 CLIENT_MESSAGES: TypeAdapter = TypeAdapter(ClientMessage)
 _ORDERS = TypeAdapter(list[OrderPublic])
@@ -516,6 +546,18 @@ class Connection:
         symbol = symbol_of(op.market)
         await self._spawn(op, lambda: self.ctx.exchange.aio.cancel_all_orders(account, symbol), _orders)
 
+    async def place_order_list(self, op: PlaceOrderListOp) -> None:
+        account = self._trader()
+
+        def start() -> Awaitable[OrderListView]:
+            return place_list(self.ctx.exchange, account, op.order_list)
+
+        await self._spawn(op, start, _order_list)
+
+    async def cancel_order_list(self, op: CancelOrderListOp) -> None:
+        account = self._trader()
+        await self._spawn(op, lambda: self.ctx.exchange.aio.cancel_order_list(account, op.list_id), _order_list)
+
     async def ping(self, op: PingOp) -> None:
         self.reply({"type": "pong", "id": op.id, "time": iso_time(self.ctx.clock.now_ns())})
 
@@ -591,6 +633,10 @@ def _one_order(op: Op, view: OrderView) -> str:
     return result_text(op, order_public(view).model_dump_json().encode())
 
 
+def _order_list(op: Op, view: OrderListView) -> str:
+    return result_text(op, order_list_public(view).model_dump_json().encode())
+
+
 def _orders(op: Op, views: list[OrderView]) -> str:
     return result_text(op, _ORDERS.dump_json([order_public(view) for view in views]))
 
@@ -606,6 +652,8 @@ _HANDLERS: dict[type, Callable[[Connection, Any], Awaitable[None]]] = {
     PlaceOrderOp: Connection.place_order,
     CancelOrderOp: Connection.cancel_order,
     CancelAllOp: Connection.cancel_all,
+    PlaceOrderListOp: Connection.place_order_list,
+    CancelOrderListOp: Connection.cancel_order_list,
     PingOp: Connection.ping,
 }
 

@@ -269,19 +269,9 @@ def place(engine: Engine, command: PlaceOrder, ts: int, list_id: int = 0) -> Out
     if list_id:
         return _place(engine, market, account, command, ts, 0, list_id)
     validate(command, spec)
-    client_order_id = command.client_order_id
-    if client_order_id is not None:
-        prior = account.client_orders.get(client_order_id)
-        if prior is not None:
-            if prior.parameters() == placement.parameters(command):
-                return Outcome([], prior, duplicate=True)
-            raise SpotlabError(
-                ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
-                f"client order id {client_order_id!r} already names order {prior.id}, placed with other "
-                "parameters; use a new client order id for a new order",
-                client_order_id=client_order_id,
-                order_id=prior.id,
-            )
+    repeated = placement.repeat_of(account, command)
+    if repeated is not None:
+        return repeated
     if market.status is not MarketStatus.TRADING:
         return placement._reject(
             engine, command, ts, ErrorCode.MARKET_HALTED, f"{spec.symbol} is halted; only cancels are accepted"

@@ -76,18 +76,9 @@ def place_order(
     validate(command, spec)
 
     client_order_id = command.client_order_id
-    if client_order_id is not None:
-        prior = account.client_orders.get(client_order_id)
-        if prior is not None:
-            if prior.parameters() == parameters(command):
-                return Outcome([], prior, duplicate=True)
-            raise SpotlabError(
-                ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
-                f"client order id {client_order_id!r} already names order {prior.id}, placed with other "
-                "parameters; use a new client order id for a new order",
-                client_order_id=client_order_id,
-                order_id=prior.id,
-            )
+    repeated = repeat_of(account, command)
+    if repeated is not None:
+        return repeated
 
     if market.status is not MarketStatus.TRADING:
         return _reject(
@@ -418,6 +409,24 @@ def validate(command: PlaceOrder, spec: MarketSpec) -> None:
             ErrorCode.INVALID_ARGUMENT,
             f"a client order id is 1-64 letters, digits, '_', '.', ':' or '-', got {client_order_id!r}",
         )
+
+
+def repeat_of(account, command) -> Outcome | None:
+    """The answer to a client order id the account used before: the original order (same parameters)
+    or ``DUPLICATE_CLIENT_ORDER_ID``; ``None`` for a new one."""
+    client_order_id = command.client_order_id
+    prior = account.client_orders.get(client_order_id) if client_order_id is not None else None
+    if prior is None:
+        return None
+    if prior.parameters() == parameters(command):
+        return Outcome([], prior, duplicate=True)
+    raise SpotlabError(
+        ErrorCode.DUPLICATE_CLIENT_ORDER_ID,
+        f"client order id {client_order_id!r} already names order {prior.id}, placed with other "
+        "parameters; use a new client order id for a new order",
+        client_order_id=client_order_id,
+        order_id=prior.id,
+    )
 
 
 def parameters(command: PlaceOrder) -> tuple:

@@ -279,25 +279,14 @@ class OrderRejected(ServerMessage):
     time: Time
 
 
-class ConditionalOrderPlaced(ServerMessage):
+class ConditionalOrderPlaced(OrderPlaced):
     """A conditional order (stop-loss, take-profit, trailing) waits outside the book, its funds held."""
 
     event: Literal["conditional_placed"]
-    order_id: int
-    market: MarketText
-    client_order_id: str | None
-    side: Literal["buy", "sell"]
-    type: str
-    time_in_force: str
-    price: DecimalText | None
-    quantity: DecimalText | None
-    quote_quantity: DecimalText | None
     stop_price: DecimalText | None = Field(description="null: a trailing stop not yet activated")
     trailing_distance: DecimalText | None
     trailing_percent: DecimalText | None
     activation_price: DecimalText | None
-    sequence: int
-    time: Time
 
 
 class OrderTriggered(ServerMessage):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 
 import pytest
@@ -48,7 +50,11 @@ def test_a_signed_request_is_accepted_once_across_processes(two_apps, clock):
 def test_the_per_ip_budget_is_shared_across_processes(two_apps):
     first, second = two_apps
     limit = int(first.get("/v1/markets").headers["ratelimit-limit"])
+    started = time.monotonic()
     remaining_after_first = int(first.get("/v1/markets").headers["ratelimit-remaining"])
-    remaining_after_second = int(second.get("/v1/markets").headers["ratelimit-remaining"])
+    for _ in range(20):
+        remaining_after_second = int(second.get("/v1/markets").headers["ratelimit-remaining"])
+    refilled = math.ceil((time.monotonic() - started) * limit / 60)  # the bucket refills in real time meanwhile
     assert limit == 100
-    assert remaining_after_second < remaining_after_first  # the second process drew on the same bucket
+    # the second process drew on the same bucket: its 20 requests show in what the first left
+    assert remaining_after_second <= remaining_after_first - 20 + refilled < remaining_after_first

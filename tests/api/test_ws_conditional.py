@@ -76,7 +76,7 @@ def test_an_oco_and_a_bracket_are_placed_and_canceled_over_websocket_as_rest_ans
 
     oco = {"type": "oco", "market": M, "quantity": "0.1", "take_profit_price": "33000", "stop_price": "28000"}
     answer = ws.ask("place_order_list", order_list=oco)
-    assert (answer["type"], answer["op"]) == ("result", "place_order_list") and "duplicate" not in answer, answer
+    assert (answer["type"], answer["op"], answer["duplicate"]) == ("result", "place_order_list", False), answer
     placed = answer["data"]
     assert (placed["type"], placed["status"], placed["market"]) == ("oco", "EXECUTING", M)
     assert sorted(o["type"] for o in placed["orders"]) == ["limit", "stop_loss"]

@@ -7,8 +7,10 @@ and withdraw (some too much, some below the minimum), with client order ids that
 sometimes reused, while markets now and then halt and resume. Conditional orders
 (stop-loss and take-profit, market and limit, both sides; some would trigger at once
 and are rejected) wait with their funds held and trigger as the trades move the last
-price; OCOs (sell) and brackets (buy entry, then OCO exits) share one hold between
-their take-profit and stop-loss, and are canceled whole or piece by piece. After EVERY command:
+price; OCOs (sell, and buy with a stop-limit) and brackets (buy entry, then OCO exits) share one
+hold between their take-profit and stop, and are canceled whole or piece by piece; some lists carry
+client ids, sometimes sent again (the same list: a duplicate) or reused for other terms (refused).
+After EVERY command:
 
 - conservation: per asset, the sum of every balance (users and the fee account)
   equals what the test deposited minus what its withdrawals sent out (amount - fee);
@@ -16,7 +18,8 @@ their take-profit and stop-loss, and are canceled whole or piece by piece. After
 - each account's locked balance equals what its open orders must hold, computed here
   from the orders' prices and remaining quantities (not from the engine's hold field),
   plus what its pending conditional orders hold (base quantity, limit worst case, or
-  the quote amount of a market buy);
+  the quote amount of a market buy); a buy OCO's limit holds for its dearer stop-limit
+  leg too while that waits;
 - ``ex.check_invariants()`` (book integrity, conservation, holds);
 - a refused command (``SpotlabError``) or a repeated client order id left
   ``ex.state_hash()`` unchanged;
@@ -73,6 +76,7 @@ class RandomRun:
         self.client_orders: dict[tuple[str, str], dict] = {}  # (account, client id) -> the place arguments
         self.fills: list[OrderFilled] = []
         self.lists: list[tuple[str, int]] = []  # (account, list id) of accepted order lists
+        self.last_list: tuple | None = None  # the last list call with a client id, to send again
         self.last_seq = self.ex.last_sequence
         self.ex.subscribe(self.on_event)
         self.seen = Counter()  # what happened: refusal codes, order outcomes, kinds of command
@@ -176,25 +180,46 @@ class RandomRun:
             args |= {"quantity": self.quantity(market)}
 
     def place_list(self) -> None:
-        """An OCO selling what an account may hold, or a bracket buying near the mid; some refused."""
+        """An OCO selling what an account may hold or buying below / above the mid, or a bracket buying near
+        the mid; some refused; some with a client id, sometimes sent again."""
+        rng = self.rng
+        if self.last_list is not None and rng.random() < 0.1:
+            place, args, kwargs = self.last_list  # sent again: the same list (a duplicate), or refused again
+        else:
+            place, args, kwargs = self.list_call()
+            kwargs["client_order_id"] = f"list-{rng.randint(0, 40)}" if rng.random() < 0.3 else None
+            if kwargs["client_order_id"] is not None:
+                self.last_list = (place, args, kwargs)
+        view = place(*args, **kwargs)
+        if view.duplicate:
+            self.seen["duplicate"] += 1
+            self.seen["list duplicate"] += 1
+            return
+        self.seen[f"{view.side} {view.kind} placed"] += 1
+        for order in view.orders:
+            self.orders.append((order.account, order.id, order.market, order.quantity))
+        self.lists.append((view.account, view.id))
+
+    def list_call(self) -> tuple:
         rng = self.rng
         account, market = rng.choice(ACCOUNTS), rng.choice(list(MARKETS))
         mid, step, _, _ = MARKETS[market]
         quantity = self.quantity(market)
+        draw = rng.random()
+        if draw < 0.3:  # a buy OCO: a limit below the mid, a stop-limit buy above it (now and then none: refused)
+            take_profit, stop = mid - step * rng.randint(-1, 8), mid + step * rng.randint(-1, 8)
+            stop_limit = stop + step * rng.randint(0, 3) if rng.random() < 0.95 else None
+            return self.ex.place_oco, (account, market, quantity, take_profit, stop), {
+                "stop_limit_price": stop_limit, "side": "buy"
+            }  # fmt: skip
         take_profit = mid + step * rng.randint(-1, 8)
         stop = mid - step * rng.randint(-1, 8)
         stop_limit = stop - step * rng.randint(0, 3) if rng.random() < 0.4 else None
-        if rng.random() < 0.5:
-            view = self.ex.place_oco(account, market, quantity, take_profit, stop, stop_limit_price=stop_limit)
-        else:
-            entry = mid + step * rng.randint(-4, 2)
-            view = self.ex.place_bracket(
-                account, market, quantity, entry, take_profit, stop, stop_limit_price=stop_limit
-            )
-        self.seen[f"{view.kind} placed"] += 1
-        for order in view.orders:
-            self.orders.append((order.account, order.id, order.market, order.quantity))
-        self.lists.append((account, view.id))
+        if draw < 0.6:
+            return self.ex.place_oco, (account, market, quantity, take_profit, stop), {"stop_limit_price": stop_limit}
+        entry = mid + step * rng.randint(-4, 2)
+        args = (account, market, quantity, entry, take_profit, stop)
+        return self.ex.place_bracket, args, {"stop_limit_price": stop_limit}
 
     def cancel_list(self) -> None:
         if self.lists:
@@ -328,11 +353,22 @@ class RandomRun:
     def check_holds(self) -> None:
         """Every locked balance is exactly what the open orders need: buys at their limit plus the worst fee."""
         needed: Counter = Counter()
+        waiting_stop = {  # a buy OCO's limit -> its stop-limit, still pending: the limit holds for both
+            take_profit: self.engine.pending_orders[stop]
+            for lst in self.engine.order_lists.values()
+            for take_profit, stop in lst.pairs
+            if stop in self.engine.pending_orders
+        }
         for order in self.engine.open_orders.values():
             spec = self.engine.markets[order.market].spec
             if order.side is Side.BUY:
                 notional = order.price * order.remaining * spec.notional_unit
-                needed[order.account, spec.quote.code] += notional + notional * spec.max_rate // FEE_SCALE
+                need = notional + notional * spec.max_rate // FEE_SCALE
+                stop = waiting_stop.get(order.id)
+                if stop is not None:
+                    notional = stop.price * stop.quantity * spec.notional_unit
+                    need = max(need, notional + notional * spec.max_rate // FEE_SCALE)
+                needed[order.account, spec.quote.code] += need
             else:
                 needed[order.account, spec.base.code] += order.remaining * spec.lot_units
         for order in self.engine.pending_orders.values():
@@ -454,8 +490,10 @@ def test_thousands_of_random_commands_keep_every_balance_conserved_and_every_hol
         "market_amount EXPIRED",
         "conditional NEW",
         "triggered",
-        "oco placed",
-        "bracket placed",
+        "sell oco placed",
+        "buy oco placed",
+        "buy bracket placed",
+        "list duplicate",
     ):
         assert seen[outcome] > 0, f"no {outcome} in {COMMANDS} commands: {seen}"
     assert seen["duplicate"] > 0

@@ -126,10 +126,11 @@ def test_a_profile_round_trips_through_plain_data():
 
 @pytest.mark.parametrize(
     ("order_type", "refused"),
-    [("limit", True), ("market", True), ("limit_maker", True), ("bracket", False), ("stop_loss", False),
-     ("trailing_stop", False)],
+    [("limit", True), ("market", True), ("limit_maker", True), ("bracket", False), ("stop_loss", True),
+     ("stop_loss_limit", True), ("take_profit", True), ("trailing_stop", True), ("oco", True)],
 )  # fmt: skip
-def test_require_stop_loss_refuses_plain_buys_and_lets_brackets_through(order_type, refused):
+def test_require_stop_loss_refuses_every_buy_but_a_bracket(order_type, refused):
+    """A conditional buy enters when it triggers, with no stop behind it; a buy OCO is two such entries."""
     profile = RiskProfile(require_stop_loss=True)
     assert profile.active()  # this rule alone turns the guards on
     records = {"now_ns": NOON, "fills": [], "closed": [], "equity": D("1000"), "asset_value": D("0"),

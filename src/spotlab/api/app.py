@@ -31,7 +31,6 @@ from spotlab.api.schemas import (
 )
 from spotlab.clock import Clock, WallClock
 from spotlab.exchange import Exchange
-from spotlab.exchange.risk import RiskService
 from spotlab.settings import Settings
 from spotlab.store.history import History
 from spotlab.store.sql import sql_engine
@@ -67,11 +66,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             history = History.open(side_url)
             opened.append(history.close)
             await run_in_threadpool(history.attach, ex, clock)  # catches up; the clock closes quiet candles
-            risk_engine = sql_engine(side_url, "risk")
-            opened.append(risk_engine.dispose)
-            risk_service = RiskService(risk_engine, ex, history, clock)
-            risk_service.register()  # order placement (REST and WebSocket) consults its guards
-            opened.append(risk_service.unregister)
+            risk_service = await run_in_threadpool(lambda: ex.risk)  # the exchange enforces its guards itself
             account_service = AccountService(
                 engine,
                 settings.resolved_secret(),

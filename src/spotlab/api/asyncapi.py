@@ -73,7 +73,9 @@ class Result(ServerMessage):
     type: Literal["result"]
     id: RequestId
     op: Literal["place_order", "cancel_order", "cancel_all", "place_order_list", "cancel_order_list"]
-    duplicate: bool | None = Field(None, description="place_order only: client_order_id repeated (REST's 200)")
+    duplicate: bool | None = Field(
+        None, description="place_order and place_order_list only: client_order_id repeated (REST's 200)"
+    )
     data: OrderPublic | OrderListPublic | list[OrderPublic]
 
 
@@ -411,7 +413,7 @@ EXAMPLES: dict[type[BaseModel], list[dict[str, Any]]] = {
     Result: [
         {"type": "result", "id": 7, "op": "place_order", "duplicate": False, "data": _ORDER},
         {"type": "result", "id": 9, "op": "cancel_all", "data": [{**_ORDER, "status": "CANCELED", "fills": []}]},
-        {"type": "result", "id": 11, "op": "place_order_list", "data": _LIST},
+        {"type": "result", "id": 11, "op": "place_order_list", "duplicate": False, "data": _LIST},
     ],
     Error: [
         {

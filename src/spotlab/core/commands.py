@@ -106,22 +106,25 @@ class ReduceOrder(Command):
 
 
 class PlaceOrderList(Command):
-    """An OCO (take-profit limit + stop-loss, one cancels the other) or a bracket (an entry, then an OCO).
+    """An OCO (take-profit limit + stop, one cancels the other) or a bracket (an entry, then an OCO).
 
-    Spot lists protect a holding: an OCO sells ``quantity``; a bracket buys ``quantity`` at
-    ``entry_price`` and, as the entry fills, sells what it bought through an OCO.
+    An OCO sells ``quantity`` (a holding: limit above, stop-loss below the market) or buys it
+    (limit below, stop-limit entry above); a bracket buys ``quantity`` at ``entry_price`` and, as
+    the entry fills, sells what it bought through an OCO. ``client_order_id`` makes placing
+    idempotent (``spotlab.core.order_lists``).
     """
 
     account: str
     market: str
     list_type: str  # "oco" or "bracket"
-    side: Side  # an OCO sells, a bracket's entry buys
+    side: Side  # an OCO's legs' side (sell or buy); a bracket's entry buys
     quantity: int  # lots
     price: int  # ticks: the take-profit limit
-    stop_price: int  # ticks: the stop-loss trigger
-    stop_limit_price: int = 0  # ticks: the stop-loss's limit; 0 for a market stop-loss
+    stop_price: int  # ticks: the stop's trigger
+    stop_limit_price: int = 0  # ticks: the stop's limit; 0 for a market stop-loss (sells only)
     entry_price: int = 0  # ticks: a bracket's entry limit (GTC)
     self_trade_prevention: SelfTradePrevention = SelfTradePrevention.EXPIRE_MAKER
+    client_order_id: str | None = None  # the list's own id (idempotency key), apart from orders' client ids
 
 
 class CancelOrderList(Command):

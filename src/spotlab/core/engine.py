@@ -125,6 +125,7 @@ class Engine:
         self._closed_slack = max(closed_orders_kept // 4, 1)
         self.order_lists: dict[int, order_lists.OrderList] = {}  # OCOs and brackets, by list id
         self.list_members: dict[int, int] = {}  # order id -> list id, for the lists still executing
+        self.list_client_ids: dict[tuple[str, str], int] = {}  # (account, list client order id) -> list id
         self.next_list_id = 1
         self.seq = 0  # the last event sequence number
         self.last_ts = 0  # the time of the last command that produced events
@@ -573,9 +574,15 @@ class Engine:
                 if stop is not None:
                     assert take_profit is not None and take_profit.filled == 0, f"OCO {lst.id}: stop without cover"
                     assert take_profit.remaining == stop.quantity, f"OCO {lst.id}: legs differ"
+                    need = order_lists.oco_hold(lst, stop.quantity, self.markets[lst.market].spec)
+                    assert take_profit.hold == need, f"OCO {lst.id}: holds {take_profit.hold} for both, needs {need}"
             executing = lst.status == order_lists.EXECUTING
             for order_id in lst.order_ids:
                 assert (self.list_members.get(order_id) == lst.id) is executing, f"list {lst.id} links off"
+            if lst.client_order_id is not None:
+                assert self.list_client_ids[lst.account, lst.client_order_id] == lst.id, f"list {lst.id}: client id"
+        with_ids = sum(1 for lst in self.order_lists.values() if lst.client_order_id is not None)
+        assert len(self.list_client_ids) == with_ids, "list client ids off"
         for account, rows in self.ledger.rows.items():
             for asset, row in rows.items():
                 assert row[2:] == [account, asset], f"row {row} filed under {account}/{asset}"

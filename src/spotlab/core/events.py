@@ -193,12 +193,13 @@ class OrderListPlaced(Event):
     account: str
     market: str
     list_type: str  # "oco" or "bracket"
-    side: Side
+    side: Side  # an OCO's (its legs'), a bracket's entry's (buy)
     quantity: int
     price: int  # take-profit limit
     stop_price: int
     stop_limit_price: int  # 0: market stop-loss
     entry_price: int  # bracket entry limit, 0 for an OCO
+    client_order_id: str | None = None  # the list's own (not its orders')
 
 
 class OrderListUpdated(Event):

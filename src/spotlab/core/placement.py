@@ -10,7 +10,8 @@ Invariants (on top of ``spotlab.core.engine``'s)
   (fees included) from the matching plan (``spotlab.core.matching.plan``) and
   holds exactly that, a market sell by amount holds exactly the base the plan
   sells, a market buy by amount holds the amount; limit buys hold their worst
-  case (``spotlab.core.fees.buy_hold``); other sells hold their base quantity.
+  case (``spotlab.core.fees.buy_hold``; a buy OCO's limit holds for its
+  stop-limit leg too, until it first fills); other sells hold their base quantity.
 - Each fill settles both sides and the fee account at once; the taker's and the
   makers' holds shrink by exactly what they paid, and a buy's surplus hold is
   released as soon as it is no longer needed.
@@ -60,13 +61,20 @@ FILL_PART, FILL_REST, EXPIRE = Action.FILL_PART, Action.FILL_REST, Action.EXPIRE
 
 
 def place_order(
-    engine: Engine, command: PlaceOrder, ts: int, parent_id: int = 0, stop_price: int = 0, list_id: int = 0
+    engine: Engine,
+    command: PlaceOrder,
+    ts: int,
+    parent_id: int = 0,
+    stop_price: int = 0,
+    list_id: int = 0,
+    min_hold: int = 0,
 ) -> Outcome:
     """Apply ``command`` to ``engine`` at ``ts``: the ``PlaceOrder`` handler (see the module docstring).
 
     Conditional types go to ``spotlab.core.conditional``. A conditional's triggered child is placed
     here with ``parent_id`` and ``stop_price`` (its arrival price, so slippage is measured from the stop);
-    the limit orders of order lists with ``list_id``.
+    the limit orders of order lists with ``list_id``, and a buy OCO's limit with ``min_hold``: at least that
+    much is held (it covers the OCO's dearer stop-limit leg too) until the order first fills.
     """
     if command.stop_price or command.type in CONDITIONAL_TYPES or command.trailing_distance or command.trailing_bps:
         return conditional.place(engine, command, ts)
@@ -119,6 +127,8 @@ def place_order(
         amount = buy_hold(price, quantity, nu, spec.max_rate)
     else:
         amount = quantity * spec.lot_units
+    if min_hold > amount:
+        amount = min_hold
     held_asset = spec.quote if is_buy else spec.base
     rows = account.rows
     existing = rows.get(held_asset.code)
@@ -326,7 +336,7 @@ def _finish(engine, account, book, spec: MarketSpec, order: Order, stop, ts: int
         book.add(order)
         engine.open_orders[order.id] = order
         account.open_orders[order.id] = order
-        if order.side is BUY:
+        if order.side is BUY and order.filled:  # unfilled, it holds what it was placed with (see ``min_hold``)
             surplus = order.hold - buy_hold(order.price, order.remaining, spec.notional_unit, spec.max_rate)
             if surplus:
                 release(order.quote_balance, surplus)
@@ -401,10 +411,13 @@ def validate(command: PlaceOrder, spec: MarketSpec) -> None:
                 min_notional=str(spec.min_notional),
                 notional=str(spec.quote.to_decimal(notional)),
             )
-    client_order_id = command.client_order_id
-    if client_order_id is not None and (
-        not isinstance(client_order_id, str) or not _CLIENT_ORDER_ID.match(client_order_id)
-    ):
+    if command.client_order_id is not None:
+        check_client_order_id(command.client_order_id)
+
+
+def check_client_order_id(client_order_id: object) -> None:
+    """Refuse a client order id (of an order or an order list) that is not 1-64 safe characters."""
+    if not isinstance(client_order_id, str) or not _CLIENT_ORDER_ID.match(client_order_id):
         raise SpotlabError(
             ErrorCode.INVALID_ARGUMENT,
             f"a client order id is 1-64 letters, digits, '_', '.', ':' or '-', got {client_order_id!r}",

@@ -3,9 +3,9 @@
 Invariants
 - ``restore(snapshot(engine))`` gives an engine that behaves exactly like
   ``engine``: the same books in the same queue order, balances, holds, open and
-  remembered orders, pending conditional orders, client order ids, trade and book sequence numbers, and the
-  same iteration order of every collection, so it produces the same events for
-  the same commands.
+  remembered orders, pending conditional orders, client order ids (of orders and
+  of order lists), trade and book sequence numbers, and the same iteration order
+  of every collection, so it produces the same events for the same commands.
 - ``state_hash`` is the SHA-256 of the canonical snapshot with the event sequence
   number and the last command's time left out: the event log's position is checked on its own, so a rejected
   order (which writes an ``OrderRejected`` event but changes no state) leaves the
@@ -226,6 +226,8 @@ def _restore(snap: Snapshot) -> Engine:
     for lst in snap.order_lists:
         lst = msgspec.msgpack.decode(msgspec.msgpack.encode(lst), type=OrderList)  # its own copy, never shared
         engine.order_lists[lst.id] = lst
+        if lst.client_order_id is not None:
+            engine.list_client_ids[lst.account, lst.client_order_id] = lst.id
         if lst.status == EXECUTING:
             engine.list_members.update((order_id, lst.id) for order_id in lst.order_ids)
     for market in engine.markets.values():

@@ -60,12 +60,13 @@ class AsyncExchange:
         stop_limit_price=None,
         side="sell",
         self_trade_prevention=None,
+        client_order_id=None,
     ) -> OrderListView:
         ex = self._exchange
         return await ex._run_async(
             *ex._place_list(
                 account, market, "oco", side, quantity, take_profit_price, stop_price, stop_limit_price, None,
-                self_trade_prevention,
+                self_trade_prevention, client_order_id,
             )
         )  # fmt: skip
 
@@ -81,12 +82,13 @@ class AsyncExchange:
         stop_limit_price=None,
         side="buy",
         self_trade_prevention=None,
+        client_order_id=None,
     ) -> OrderListView:
         ex = self._exchange
         return await ex._run_async(
             *ex._place_list(
                 account, market, "bracket", side, quantity, take_profit_price, stop_price, stop_limit_price,
-                entry_price, self_trade_prevention,
+                entry_price, self_trade_prevention, client_order_id,
             )
         )  # fmt: skip
 

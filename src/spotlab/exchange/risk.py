@@ -1,37 +1,43 @@
-"""The risk facade: per-account risk profiles (SQL), and the risk package's functions over the account's records.
+"""The exchange's risk service: per-account risk profiles, guards on every entry, sizing, portfolio, day trades.
 
-``RiskService(engine, exchange, history)`` keeps profiles in the side database ``risk``
-(``spotlab.store.sql.sql_engine(store_url, "risk")``) and reads records from the history
-read model: the account's fills (all of them, oldest first), the markets' last trade
-prices, and balances from the exchange. Everything it computes comes from the pure
-functions of ``spotlab.risk``.
+``exchange.risk`` (``RiskService``) keeps profiles in the side database ``risk``
+(``spotlab.store.sql.sql_engine(store_url, "risk")``; memory for an in-memory exchange) and
+reads an account's fills from ``spotlab.exchange.account_records`` (the event log, in memory),
+its balances and the markets' last trade prices from the engine. Everything it computes comes
+from the pure functions of ``spotlab.risk``.
 
-Where the guards run: the fills a guard needs exist only in the history read model, so
-the guards are enforced at the API's order placement (``spotlab.api.routes.order_schemas.place``
-and ``place_list``, shared by REST and WebSocket), not inside ``Exchange.place_order``: a Python
-caller of the exchange itself is not guarded. A bracket's entry is checked as a buy of
-``entry_price x quantity`` of type ``"bracket"``; an OCO (a spot OCO sells) is never refused.
-``RiskService.of(exchange)`` finds the service an API app registered for an exchange.
+Where the guards run: inside the exchange, for every ``PlaceOrder`` and ``PlaceOrderList``
+however it arrives (Python facade, REST, WebSocket, a strategy), after the command is parsed
+and before anything is held (DESIGN.md, step 2), under the exchange's lock: the check and the
+placement are one atomic step, so two orders sent at once cannot both pass a limit that only
+one of them fits. A refusal raises ``RISK_LIMIT`` with the rule and figures and changes
+nothing (no event is written). What is checked as an entry:
+- a buy order of any type: valued at ``price x quantity``, or its ``quote_quantity``, or (a
+  market or stop-loss buy by quantity) ``stop_price`` or the last price ``x quantity``;
+- a bracket (its entry buys ``entry_price x quantity``; type ``"bracket"``);
+- a buy OCO (``quantity`` x the higher of its two prices; type ``"oco"``).
+A repeated ``client_order_id`` is not checked again (the exchange answers it with the original).
 
 Invariants
-- Isolation: every read and write is keyed by the account passed in (the caller's own).
-- Profiles are cached in memory (loaded at open, updated on write): deciding whether an
-  account has any guard on costs a dict lookup, so unguarded accounts pay nothing.
+- Isolation: every read and write is keyed by the account passed in.
+- Profiles are cached in memory (loaded at open, updated on write); an account with no active
+  guard costs an order one dict lookup. An account with a guard on is tracked by the account
+  records from the moment its profile is set or loaded, so its fills are always at hand.
 - A profile write is one transaction; a refused profile changes nothing.
-- Reads wait for the history to apply every event the exchange has answered for, so a
-  guard sees the fills of every order placed before it (read-your-writes).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
+import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from spotlab.core.commands import PlaceOrder, PlaceOrderList
+from spotlab.core.orders import OrderType
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.day_trades import DayTradeReport, day_trades
 from spotlab.risk.guards import ClosedTrade, Refusal, check_entry
@@ -41,7 +47,8 @@ from spotlab.risk.records import FillRecord
 from spotlab.risk.sizing import PositionSize, position_size
 
 if TYPE_CHECKING:
-    from spotlab.clock import Clock
+    from spotlab.core.engine import Engine
+    from spotlab.core.markets import MarketSpec
     from spotlab.exchange.service import Exchange
 
 metadata = sa.MetaData()
@@ -53,42 +60,32 @@ risk_profiles = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
-_SERVICES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PAGE = 1000
+
+@dataclass(frozen=True, slots=True)
+class RiskInputs:
+    """What the risk functions read about one account at one moment (taken under the exchange's lock)."""
+
+    balances: dict[str, Decimal]  # asset -> available + locked
+    fills: list[FillRecord]  # oldest first
+    last_prices: dict[str, Decimal]  # market -> last trade price (markets that traded)
+    specs: dict[str, MarketSpec]
 
 
 class RiskService:
-    def __init__(self, engine: sa.Engine, exchange: Exchange, history, clock: Clock) -> None:
-        self._engine = engine
-        self.now_ns = clock.now_ns
-        self._locks: dict[str, asyncio.Lock] = {}
+    def __init__(self, exchange: Exchange, engine: sa.Engine) -> None:
         self._exchange = exchange
-        self._history = history
+        self._engine = engine
+        self._write_lock = threading.Lock()
         metadata.create_all(engine)
         with engine.connect() as conn:
             rows = conn.execute(sa.select(risk_profiles.c.account, risk_profiles.c.profile_json)).all()
         self._profiles = {r.account: RiskProfile.from_dict(json.loads(r.profile_json)) for r in rows}
+        for account, profile in self._profiles.items():
+            if profile.active():
+                exchange._track(account)
 
-    # -- registration (the API's order placement finds the service of its exchange) --------
-
-    def register(self) -> None:
-        _SERVICES[self._exchange] = self
-
-    def unregister(self) -> None:
-        if _SERVICES.get(self._exchange) is self:
-            del _SERVICES[self._exchange]
-
-    @staticmethod
-    def of(exchange: Exchange) -> RiskService | None:
-        return _SERVICES.get(exchange)
-
-    def lock(self, account: str) -> asyncio.Lock:
-        """Serialises one account's guarded orders (check, then place) on the event loop."""
-        return self._locks.setdefault(account, asyncio.Lock())
-
-    async def caught_up(self) -> None:
-        if not await self._history.wait_async(self._exchange.last_sequence):
-            raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, "order history is behind the exchange; retry shortly")
+    def close(self) -> None:
+        self._engine.dispose()
 
     # -- profiles ------------------------------------------------------------------------------
 
@@ -100,50 +97,32 @@ class RiskService:
         profile = self._profiles.get(account)
         return profile is not None and profile.active()
 
-    def set_profile(self, account: str, profile: RiskProfile, now_ns: int) -> RiskProfile:
+    def set_profile(self, account: str, profile: RiskProfile) -> RiskProfile:
+        """Replace the account's profile (durable before it returns)."""
         self._exchange.asset_spec(profile.currency)  # UNKNOWN_ASSET if not listed
-        row = {"account": account, "profile_json": json.dumps(profile.to_dict()), "updated_at": now_ns}
-        with self._engine.begin() as conn:
+        self._exchange.balances(account)  # UNKNOWN_ACCOUNT if there is no such account
+        if profile.active():
+            self._exchange._track(account)  # its fills are at hand before its first guarded order
+        row = {"account": account, "profile_json": json.dumps(profile.to_dict()), "updated_at": self._exchange.now_ns()}
+        with self._write_lock, self._engine.begin() as conn:
             updated = conn.execute(
                 risk_profiles.update().where(risk_profiles.c.account == account).values(**row)
             ).rowcount
             if not updated:
                 conn.execute(risk_profiles.insert().values(**row))
-        self._profiles[account] = profile
+            self._profiles[account] = profile
         return profile
-
-    # -- records -------------------------------------------------------------------------------
-
-    def fills(self, account: str) -> list[FillRecord]:
-        """Every fill of ``account``, oldest first."""
-        found, before = [], None
-        while True:
-            page = self._history.fills(account, limit=_PAGE, before=before)
-            found.extend(page.items)
-            if page.next_before is None:
-                break
-            before = page.next_before
-        return [
-            FillRecord(f.order_id, f.market, f.side, f.price, f.quantity, f.fee, _ns(f.time)) for f in reversed(found)
-        ]
-
-    def last_prices(self) -> dict[str, Decimal]:
-        prices = {}
-        for market in self._exchange.markets():
-            trades = self._history.trades(market.symbol, limit=1).items
-            if trades:
-                prices[market.symbol] = trades[0].price
-        return prices
-
-    def _specs(self):
-        return {m.symbol: self._exchange.market_spec(m.symbol) for m in self._exchange.markets()}
 
     # -- the facade ----------------------------------------------------------------------------
 
+    def fills(self, account: str) -> list[FillRecord]:
+        """Every fill of ``account``'s own orders, oldest first."""
+        return self._exchange._risk_inputs(account).fills
+
     def portfolio(self, account: str, currency: str = "USDT") -> Portfolio:
         asset = self._exchange.asset_spec(currency)
-        balances = {code: b.available + b.locked for code, b in self._exchange.balances(account).items()}
-        return value_portfolio(asset, balances, self.fills(account), self.last_prices(), self._specs())
+        s = self._exchange._risk_inputs(account)
+        return value_portfolio(asset, s.balances, s.fills, s.last_prices, s.specs)
 
     def position_size(
         self, account: str, market: str, entry: Decimal, stop: Decimal, risk_percent: Decimal | None = None
@@ -160,34 +139,33 @@ class RiskService:
             )
         return position_size(spec, equity, entry, stop, percent), equity, percent
 
-    def day_trades(self, account: str, now_ns: int) -> DayTradeReport:
+    def day_trades(self, account: str, now_ns: int | None = None) -> DayTradeReport:
+        s = self._exchange._risk_inputs(account)
         try:
-            equity_usd = self.portfolio(account, "USD").equity
+            usd = self._exchange.asset_spec("USD")
+            equity_usd = value_portfolio(usd, s.balances, s.fills, s.last_prices, s.specs).equity
         except SpotlabError:
             equity_usd = None
-        return day_trades(self.fills(account), self._specs(), now_ns, equity_usd)
+        now = self._exchange.now_ns() if now_ns is None else now_ns
+        return day_trades(s.fills, s.specs, now, equity_usd)
 
-    def refusals(
-        self,
-        account: str,
-        market: str,
-        side: str,
-        price: Decimal | None,
-        quantity: Decimal | None,
-        quote_quantity: Decimal | None,
-        now_ns: int,
-        order_type: str = "limit",
-    ) -> list[Refusal]:
-        """What the account's profile refuses about this order (empty: go ahead); ``order_type`` is the
-        order's type, or ``"bracket"`` for a bracket's entry."""
-        profile = self.profile(account)
-        if side != "buy" or not profile.active():
+    # -- the guard (called by the exchange under its lock) ---------------------------------------
+
+    def check_locked(self, command: PlaceOrder | PlaceOrderList, state: RiskInputs, now_ns: int) -> None:
+        """Raise ``RISK_LIMIT`` if the account's profile refuses ``command``; the caller holds the lock."""
+        refusals = self.refusals(command, state, now_ns)
+        if refusals:
+            raise refusals[0].error()
+
+    def refusals(self, command: PlaceOrder | PlaceOrderList, state: RiskInputs, now_ns: int) -> list[Refusal]:
+        profile = self.profile(command.account)
+        if command.side != "buy" or not profile.active():
             return []
-        spec = self._exchange.market_spec(market)
-        specs, prices, fills = self._specs(), self.last_prices(), self.fills(account)
+        spec = state.specs[command.market]
+        order_type, order_quote = _entry(command, spec, state.last_prices.get(spec.symbol))
+        specs, prices = state.specs, state.last_prices
         currency = self._exchange.asset_spec(profile.currency)
-        balances = {code: b.available + b.locked for code, b in self._exchange.balances(account).items()}
-        valued = value_portfolio(currency, balances, fills, prices, specs)
+        valued = value_portfolio(currency, state.balances, state.fills, prices, specs)
 
         def in_currency(amount: Decimal, asset: str) -> Decimal | None:
             path = conversion_path(asset, currency.code, prices, specs)
@@ -196,22 +174,44 @@ class RiskService:
         closed = [
             ClosedTrade(order_id, p.market, time_ns, in_currency(specs[p.market].quote.to_decimal(pnl),
                                                                  specs[p.market].quote.code))
-            for p in positions(fills, specs).values()
+            for p in positions(state.fills, specs).values()
             for order_id, time_ns, pnl in p.closed_trades
         ]  # fmt: skip
-        if quote_quantity is not None:
-            order_quote = quote_quantity
-        else:
-            unit_price = price if price is not None else prices.get(spec.symbol)
-            order_quote = None if unit_price is None or quantity is None else unit_price * quantity
         order_value = None if order_quote is None else in_currency(order_quote, spec.quote.code)
         asset_value = next((a.value for a in valued.assets if a.asset == spec.base.code), Decimal(0))
         return check_entry(
-            profile, side=side, asset=spec.base.code, now_ns=now_ns, fills=fills, closed=closed,
+            profile, side="buy", asset=spec.base.code, now_ns=now_ns, fills=state.fills, closed=closed,
             equity=valued.equity, asset_value=asset_value, order_value=order_value, order_type=order_type,
         )  # fmt: skip
 
 
-def _ns(time) -> int:
-    seconds = int(time.timestamp())
-    return seconds * 1_000_000_000 + time.microsecond * 1000
+def _entry(command: PlaceOrder | PlaceOrderList, spec: MarketSpec, last: Decimal | None) -> tuple[str, Decimal | None]:
+    """``(order type for the guards, quote value of the entry or None)`` of a buy command."""
+    quantity = spec.quantity(command.quantity) if command.quantity else None
+    if isinstance(command, PlaceOrderList):
+        if command.list_type == "bracket":
+            return "bracket", spec.price(command.entry_price) * quantity
+        top = max(command.price, command.stop_limit_price or command.stop_price)
+        return command.list_type, spec.price(top) * quantity
+    if command.quote_quantity:
+        return str(command.type), spec.quote.to_decimal(command.quote_quantity)
+    if command.price:
+        unit = spec.price(command.price)
+    elif command.stop_price and command.type != OrderType.TRAILING_STOP:
+        unit = spec.price(command.stop_price)
+    else:
+        unit = last
+    return str(command.type), None if unit is None or quantity is None else unit * quantity
+
+
+def risk_inputs(engine: Engine, account: str, fills: list[FillRecord]) -> RiskInputs:
+    """The account's balances and the markets' last prices from ``engine`` (the caller holds the exchange's lock)."""
+    rows = engine.ledger.rows.get(account, {})
+    assets = engine.assets
+    balances = {asset: assets[asset].to_decimal(row[0] + row[1]) for asset, row in rows.items()}
+    specs, prices = {}, {}
+    for symbol, market in engine.markets.items():
+        specs[symbol] = market.spec
+        if market.trades:
+            prices[symbol] = market.spec.price(market.trades[-1][2])
+    return RiskInputs(balances, fills, prices, specs)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from spotlab.catalogue import load_catalogue
 from spotlab.clock import Clock, WallClock, ns_to_datetime
-from spotlab.core import state
+from spotlab.core import order_lists, state
 from spotlab.core.commands import (
     CancelAllOrders,
     CancelOrder,
@@ -37,6 +37,7 @@ from spotlab.core.commands import (
     Deposit,
     ListAsset,
     ListMarket,
+    PlaceOrder,
     PlaceOrderList,
     ReduceOrder,
     SetMarketStatus,
@@ -49,8 +50,10 @@ from spotlab.core.markets import Asset, Catalogue, MarketSpec, MarketStatus
 from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, SelfTradePrevention, Side
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import edge
+from spotlab.exchange.account_records import AccountRecords
 from spotlab.exchange.aio import AsyncExchange
 from spotlab.exchange.recovery import recover
+from spotlab.exchange.risk import RiskInputs, RiskService, risk_inputs
 from spotlab.exchange.views import (
     Balance,
     BookOrder,
@@ -69,11 +72,13 @@ from spotlab.store import open_store
 from spotlab.store.base import Store
 from spotlab.store.memory import MemoryStore
 from spotlab.store.records import LogRecord
+from spotlab.store.sql import sql_engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Shape = Callable[[Outcome], T]
 
+_GUARDED = (PlaceOrder, PlaceOrderList)  # the commands an account's risk profile may refuse
 #: Records between automatic snapshots (durable stores only).
 DEFAULT_SNAPSHOT_EVERY = 250_000
 
@@ -104,6 +109,9 @@ class Exchange:
         self._subscribers: list[Callable[[Event], None]] = []
         self._record_subscribers: list[Callable[[list[LogRecord]], None]] = []
         self._publishing = False
+        self._records = AccountRecords(self._lock, lambda market: self._engine.markets[market].spec)
+        self._risk: RiskService | None = None
+        self._risk_opening = threading.Lock()
         self.aio = AsyncExchange(self)
 
     @classmethod
@@ -298,14 +306,20 @@ class Exchange:
         stop_limit_price: Decimal | int | str | None = None,
         side: str = "sell",
         self_trade_prevention: str | None = None,
+        client_order_id: str | None = None,
     ) -> OrderListView:
-        """Sell ``quantity`` at ``take_profit_price`` (a resting limit) OR, if the last trade price falls to
-        ``stop_price``, through a stop-loss (market, or limit at ``stop_limit_price``): one filling, even in
-        part, or triggering cancels the other. One hold (the base) covers both (``spotlab.core.order_lists``)."""
+        """Sell ``quantity`` at ``take_profit_price`` (a resting limit above the market) OR, if the last trade
+        price falls to ``stop_price``, through a stop-loss (market, or limit at ``stop_limit_price``): one
+        filling, even in part, or triggering cancels the other. One hold (the base) covers both.
+
+        ``side="buy"``: buy ``quantity`` at ``take_profit_price`` (a resting limit below the market) OR, if the
+        last trade price rises to ``stop_price``, with a limit at ``stop_limit_price`` (required); one hold of
+        the quote covers the dearer leg, fees included (``spotlab.core.order_lists``). A repeated
+        ``client_order_id`` returns the original list (``duplicate=True``)."""
         return self._run(
             *self._place_list(
                 account, market, "oco", side, quantity, take_profit_price, stop_price, stop_limit_price, None,
-                self_trade_prevention,
+                self_trade_prevention, client_order_id,
             )
         )  # fmt: skip
 
@@ -321,19 +335,22 @@ class Exchange:
         stop_limit_price: Decimal | int | str | None = None,
         side: str = "buy",
         self_trade_prevention: str | None = None,
+        client_order_id: str | None = None,
     ) -> OrderListView:
         """Buy ``quantity`` with a GTC limit at ``entry_price``; what it buys gets an OCO (take-profit at
-        ``take_profit_price``, stop-loss at ``stop_price``) as soon as it is bought."""
+        ``take_profit_price``, stop-loss at ``stop_price``) as soon as it is bought. Brackets are buy-entry
+        only. A repeated ``client_order_id`` returns the original list (``duplicate=True``)."""
         return self._run(
             *self._place_list(
                 account, market, "bracket", side, quantity, take_profit_price, stop_price, stop_limit_price,
-                entry_price, self_trade_prevention,
+                entry_price, self_trade_prevention, client_order_id,
             )
         )  # fmt: skip
 
     def _place_list(
-        self, account, market, kind, side, quantity, price, stop_price, stop_limit_price, entry_price, stp
-    ) -> tuple[Any, Shape]:
+        self, account, market, kind, side, quantity, price, stop_price, stop_limit_price, entry_price, stp,
+        client_order_id=None,
+    ) -> tuple[Any, Shape]:  # fmt: skip
         spec = self._engine.market(market).spec
         command = PlaceOrderList(
             edge.account_name(account),
@@ -346,8 +363,16 @@ class Exchange:
             edge.price_ticks(spec, stop_limit_price) if stop_limit_price is not None else 0,
             edge.price_ticks(spec, entry_price) if entry_price is not None else 0,
             DEFAULT_SELF_TRADE_PREVENTION if stp is None else edge.choice(SelfTradePrevention, stp, "stp"),
+            client_order_id,
         )
-        return command, lambda outcome: self._list_view(outcome.order.list_id, outcome.events)
+
+        def shape(outcome: Outcome) -> OrderListView:
+            if outcome.duplicate:  # the list the client id names (nothing changed)
+                original = order_lists.by_client_id(self._engine, command.account, command.client_order_id)
+                return self._list_view(original.id, (), duplicate=True)
+            return self._list_view(outcome.order.list_id, outcome.events)
+
+        return command, shape
 
     def cancel_order_list(self, account: str, list_id: int | str) -> OrderListView:
         """Cancel every open order of an OCO or bracket."""
@@ -364,7 +389,7 @@ class Exchange:
             raise SpotlabError(ErrorCode.ORDER_NOT_FOUND, f"order list {list_id} not found for account {account!r}")
         return view
 
-    def _list_view(self, list_id: int, events) -> OrderListView:
+    def _list_view(self, list_id: int, events, duplicate: bool = False) -> OrderListView:
         lst = self._engine.order_lists.get(list_id)
         if lst is None:
             raise SpotlabError(ErrorCode.ORDER_NOT_FOUND, f"order list {list_id} not found")
@@ -379,6 +404,7 @@ class Exchange:
             lst.id, lst.kind, lst.account, lst.market, lst.status, spec.quantity(lst.quantity), spec.price(lst.price),
             spec.price(lst.stop_price), spec.price(lst.stop_limit_price) if lst.stop_limit_price else None,
             spec.price(lst.entry_price) if lst.entry_price else None, tuple(orders), spec.quantity(lst.unprotected),
+            str(lst.side), lst.client_order_id, duplicate,
         )  # fmt: skip
 
     def order(self, account: str, order_id: int | str) -> OrderView:
@@ -500,6 +526,47 @@ class Exchange:
             self._run(ListAsset.of(asset), lambda outcome: None)
         for spec in catalogue.markets.values():
             self._run(ListMarket.of(spec), lambda outcome: None)
+
+    # -- risk: profiles, guards, sizing, portfolio (spotlab.exchange.risk) ----------------
+
+    @property
+    def risk(self) -> RiskService:
+        """The risk service: ``set_profile``/``profile``, ``portfolio``, ``position_size``, ``day_trades``.
+
+        Its profiles live beside the store (the side database ``risk``); once an account's profile
+        has a guard on, the exchange checks every entry of that account against it."""
+        if self._risk is None:
+            with self._risk_opening:
+                if self._risk is None:
+                    self._risk = RiskService(self, sql_engine(self.url, "risk"))
+        return self._risk
+
+    def now_ns(self) -> int:
+        """The exchange clock's time (UTC ns)."""
+        return self._now()
+
+    def _track(self, account: str) -> None:
+        self._records.track(account, lambda: (self._engine.seq, self._index), self.wait_durable, lambda: self.events())
+
+    def _risk_inputs(self, account: str) -> RiskInputs:
+        name = edge.account_name(account)
+        self._track(name)
+        with self._lock:
+            return risk_inputs(self._engine, name, list(self._records.fills_locked(name) or ()))
+
+    def _check_risk(self, risk: RiskService, command: PlaceOrder | PlaceOrderList, ts: int) -> None:
+        """The guards of ``command``'s account (held lock); a repeated client order id is the engine's to answer."""
+        account = self._engine.accounts.get(command.account)
+        client_id = command.client_order_id
+        if account is None or (client_id is not None and (
+            client_id in account.client_orders if type(command) is PlaceOrder
+            else (command.account, client_id) in self._engine.list_client_ids
+        )):  # fmt: skip
+            return
+        fills = self._records.fills_locked(command.account)
+        if fills is None:
+            raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, "the account's risk records are loading; retry shortly")
+        risk.check_locked(command, risk_inputs(self._engine, command.account, fills), ts)
 
     # -- the event log -----------------------------------------------------------------
 
@@ -628,6 +695,8 @@ class Exchange:
                     self._take_snapshot()
             except SpotlabError:
                 pass  # the store failed meanwhile; closing it below reports that
+        if self._risk is not None:
+            self._risk.close()
         self._store.close()
 
     def __enter__(self) -> Exchange:
@@ -660,8 +729,13 @@ class Exchange:
             ts = self._now()
             if ts < self._last_ts:
                 ts = self._last_ts
+            risk = self._risk
+            if risk is not None and type(command) in _GUARDED and risk.guarded(command.account):
+                self._check_risk(risk, command, ts)
             outcome = self._engine.apply(command, ts)
             self._last_ts = ts
+            if outcome.events and self._records.tracking:
+                self._records.apply(outcome.events)
             if outcome.events:
                 self._index += 1
                 try:

@@ -105,6 +105,9 @@ class OrderListView:
     entry_price: Decimal | None
     orders: tuple[OrderView, ...]
     unprotected_quantity: Decimal  # bracket: bought lots no exit covers yet (below the market's minimums)
+    side: str = "sell"  # an OCO's (its legs'); a bracket's entry's (buy)
+    client_order_id: str | None = None  # the list's own client id, if it was placed with one
+    duplicate: bool = False  # placing: the client_order_id was used before, for this very list
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,17 +19,17 @@ What is guarded
   the order's value) as a percentage of equity; above the limit is refused, at it allowed.
   An order whose value cannot be converted into the profile's currency is refused.
 - ``require_stop_loss``: every entry must come with its stop-loss, that is as a bracket
-  (``POST /v1/order-lists`` type ``bracket``: once the entry fills, an OCO of take-profit
-  and stop-loss covers what it bought). A buy placed as a plain order (``limit``,
-  ``market``, ``limit_maker``) is refused; a bracket's entry is allowed by this rule and
-  checked by the others as a buy of ``entry_price x quantity``. A conditional buy
-  (``stop_loss``/``take_profit``/``trailing_stop`` on the buy side) is not a plain order
-  and this rule lets it through (the other guards still check it).
+  (``POST /v1/order-lists`` type ``bracket``, ``Exchange.place_bracket``: once the entry fills,
+  an OCO of take-profit and stop-loss covers what it bought). Every other buy is refused: a
+  plain order (``limit``, ``market``, ``limit_maker``), a conditional buy (a stop or
+  take-profit that buys, a trailing buy: it enters when it triggers, with no stop behind it)
+  and a buy OCO (two entries, neither protected). A bracket's entry is allowed by this rule
+  and checked by the others as a buy of ``entry_price x quantity``.
 
 A closed trade's P&L is in its market's quote (``spotlab.risk.portfolio``) and converted
 into the profile's currency at current last prices by the caller (``ClosedTrade``).
-Known limitation: two entries sent at the same moment are checked against the same
-records; the API serialises an account's guarded orders to close that gap in one process.
+The exchange runs these checks and the placement as one step under its lock
+(``spotlab.exchange.risk``), so two entries sent at the same moment are checked one after the other.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from spotlab.risk.records import FillRecord, utc_day
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 NOT_ENFORCED: tuple[str, ...] = ()  # stored rules not enforced yet (none today)
-#: The order types that carry no stop-loss of their own: a buy of these is refused by ``require_stop_loss``.
-UNPROTECTED_TYPES = frozenset({"limit", "market", "limit_maker"})
+#: The one way in when ``require_stop_loss`` is on: a bracket brings its stop-loss with its entry.
+PROTECTED_ENTRY = "bracket"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +159,14 @@ def exposure_guard(
 
 
 def stop_loss_guard(profile: RiskProfile, order_type: str) -> Refusal | None:
-    """``require_stop_loss``: a plain buy (no stop comes with it) is refused; a bracket is the way in."""
-    if not profile.require_stop_loss or order_type not in UNPROTECTED_TYPES:
+    """``require_stop_loss``: a buy without a stop behind it is refused; a bracket is the way in."""
+    if not profile.require_stop_loss or order_type == PROTECTED_ENTRY:
         return None
     return Refusal(
         "require_stop_loss",
         f"this profile requires a stop-loss with every entry, and a {order_type} buy comes without one; "
-        "place the entry as a bracket (POST /v1/order-lists with type bracket: entry_price, quantity, "
-        "take_profit_price, stop_price) so the stop comes with the entry",
+        "place the entry as a bracket (POST /v1/order-lists with type bracket, or Exchange.place_bracket: "
+        "entry_price, quantity, take_profit_price, stop_price) so the stop comes with the entry",
         {"order_type": order_type, "use": "bracket"},
     )
 
@@ -186,7 +186,7 @@ def check_entry(
 ) -> list[Refusal]:
     """Every refusal for an order of ``side`` on ``asset`` (the base); sells are never refused.
 
-    ``order_type`` is the order's type, or ``"bracket"`` for a bracket list's entry."""
+    ``order_type`` is the order's type, ``"bracket"`` for a bracket list's entry, ``"oco"`` for a buy OCO."""
     if side != "buy" or not profile.active():
         return []
     found = [

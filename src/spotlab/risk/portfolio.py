@@ -190,6 +190,8 @@ def _position_view(p: Position, spec: MarketSpec, last: Decimal | None) -> Posit
     average = None
     if p.quantity:
         average = _WIDE.divide(cost, quantity).quantize(_PRICE_PLACES, rounding=ROUND_HALF_EVEN).normalize()
+        if average.as_tuple().exponent > 0:  # normalize() writes 60060 as 6.006E+4
+            average = average.quantize(Decimal(1))
     unrealised = None if last is None else (quantity * last - cost)
     return PositionView(
         p.market, quantity, average, cost, spec.quote.to_decimal(p.realised), unrealised,

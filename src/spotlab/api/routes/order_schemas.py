@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
-from starlette.concurrency import run_in_threadpool
 
 from spotlab.api.schemas import (
     DecimalIn,
@@ -32,7 +31,6 @@ from spotlab.api.schemas import (
 from spotlab.core.orders import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
-from spotlab.exchange.risk import RiskService
 from spotlab.exchange.views import Fill, OrderListView, OrderView
 
 
@@ -279,26 +277,38 @@ class AccountFillPage(Page[AccountFillPublic]):
 
 
 class OrderListCreate(RequestModel):
-    """An OCO or a bracket. ``oco``: sell ``quantity`` at ``take_profit_price`` (a resting limit) or, once the
-    last trade price falls to ``stop_price``, through a stop-loss (market, or a limit at ``stop_limit_price``);
-    one filling (even in part) or triggering cancels the other, and one hold covers both. ``bracket``: buy
-    ``quantity`` with a GTC limit at ``entry_price``; what it buys gets such an OCO at once."""
+    """An OCO or a bracket. ``oco`` (side ``sell``): sell ``quantity`` at ``take_profit_price`` (a resting limit
+    above the market) or, once the last trade price falls to ``stop_price``, through a stop-loss (market, or a
+    limit at ``stop_limit_price``). ``oco`` with side ``buy``: buy ``quantity`` at ``take_profit_price`` (a
+    resting limit below the market) or, once the last trade price rises to ``stop_price``, with a limit at
+    ``stop_limit_price`` (required: a market buy by quantity has no bounded cost to hold in advance). Either
+    way one filling (even in part) or triggering cancels the other, and one hold covers both (a buy's: the
+    dearer leg with its fee). ``bracket``: buy ``quantity`` with a GTC limit at ``entry_price``; what it buys
+    gets a sell OCO at once (brackets are buy-entry only). ``client_order_id``: your id for the list; the same
+    id with the same body answers 200 with the original list, with another body 409."""
 
     type: Literal["oco", "bracket"] = Field(description="oco or bracket")
     market: MarketId
-    side: SideIn | None = Field(None, description="oco: sell (the default); bracket: buy (the default)")
+    side: SideIn | None = Field(
+        None, description="oco: sell (the default) or buy; bracket: buy (the default and the only side)"
+    )
     quantity: DecimalIn
     take_profit_price: DecimalIn
     stop_price: DecimalIn
     stop_limit_price: DecimalIn | None = Field(None, description="A limit for the stop-loss; none: a market stop")
     entry_price: DecimalIn | None = Field(None, description="bracket: the entry's limit price (required)")
     self_trade_prevention: SelfTradePreventionIn | None = Field(None, description="Default EXPIRE_MAKER")
+    client_order_id: ClientOrderId | None = Field(
+        None, description="Your id for the list (idempotency key; apart from orders' client ids)"
+    )
 
     model_config = {
         "json_schema_extra": {
             "examples": [
                 {"type": "oco", "market": "BTC-USDT", "quantity": "0.5", "take_profit_price": "70000",
                  "stop_price": "62000"},
+                {"type": "oco", "side": "buy", "market": "BTC-USDT", "quantity": "0.5", "take_profit_price": "62000",
+                 "stop_price": "70000", "stop_limit_price": "70100", "client_order_id": "dip-or-breakout-1"},
                 {"type": "bracket", "market": "BTC-USDT", "quantity": "0.5", "entry_price": "65000",
                  "take_profit_price": "70000", "stop_price": "62000", "stop_limit_price": "61900"},
             ]
@@ -318,6 +328,8 @@ _LIST_EXAMPLE: dict[str, Any] = {
     "entry_price": None,
     "unprotected_quantity": "0",
     "orders": [{**_ORDER_EXAMPLE, "side": "sell", "price": "70000", "fills": [], "list_id": 7}],
+    "side": "sell",
+    "client_order_id": None,
 }
 
 
@@ -337,6 +349,8 @@ class OrderListPublic(ResponseModel):
         description="bracket: bought quantity no exit covers yet (below the market's minimums)"
     )
     orders: list[OrderPublic]
+    side: str = Field("sell", description="oco: its legs' side (sell or buy); bracket: its entry's (buy)")
+    client_order_id: str | None = Field(None, description="The list's client id, if placed with one")
 
     model_config = {"json_schema_extra": {"examples": [_LIST_EXAMPLE]}}
 
@@ -354,33 +368,15 @@ def order_list_public(view: OrderListView) -> OrderListPublic:
         entry_price=view.entry_price,
         unprotected_quantity=view.unprotected_quantity,
         orders=[order_public(order) for order in view.orders],
+        side=view.side,
+        client_order_id=view.client_order_id,
     )
 
 
 def place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
     """Place the OCO or bracket ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
-
-    An account with a guard on has a bracket's entry checked first as a buy of ``entry_price x quantity``
-    (as ``place`` does for an order); an OCO sells, and sells are never refused."""
-    risk = RiskService.of(exchange)
-    if risk is not None and risk.guarded(account) and body.type == "bracket":
-        return _guarded_place_list(risk, exchange, account, body)
+    The exchange checks the account's risk guards (``spotlab.exchange.risk``)."""
     return _place_list(exchange, account, body)
-
-
-async def _guarded_place_list(
-    risk: RiskService, exchange: Exchange, account: str, body: OrderListCreate
-) -> OrderListView:
-    async with risk.lock(account):
-        await risk.caught_up()
-        side = str(body.side) if body.side is not None else "buy"
-        refusals = await run_in_threadpool(
-            risk.refusals, account, symbol_of(body.market), side, body.entry_price, body.quantity, None,
-            risk.now_ns(), "bracket",
-        )  # fmt: skip
-        if refusals:
-            raise refusals[0].error()
-        return await _place_list(exchange, account, body)
 
 
 def _place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
@@ -392,12 +388,14 @@ def _place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awai
         return exchange.aio.place_oco(
             account, market, body.quantity, body.take_profit_price, body.stop_price,
             stop_limit_price=body.stop_limit_price, side=side, self_trade_prevention=body.self_trade_prevention,
+            client_order_id=body.client_order_id,
         )  # fmt: skip
     if body.entry_price is None:
         raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a bracket needs entry_price: the limit price of its entry")
     return exchange.aio.place_bracket(
         account, market, body.quantity, body.entry_price, body.take_profit_price, body.stop_price,
         stop_limit_price=body.stop_limit_price, side=side, self_trade_prevention=body.self_trade_prevention,
+        client_order_id=body.client_order_id,
     )  # fmt: skip
 
 
@@ -470,25 +468,10 @@ def account_fill_public(fill: Any) -> AccountFillPublic:
 def place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:
     """Place ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
 
-    An account whose risk profile has a guard on (``spotlab.exchange.risk``) has the order checked
-    first, one guarded order of the account at a time; a refusal is ``RISK_LIMIT`` and changes nothing.
+    The exchange checks the order against the account's risk profile (``spotlab.exchange.risk``)
+    in the same step as placing it; a refusal is ``RISK_LIMIT`` and changes nothing.
     """
-    risk = RiskService.of(exchange)
-    if risk is not None and risk.guarded(account):
-        return _guarded_place(risk, exchange, account, body)
     return _place(exchange, account, body)
-
-
-async def _guarded_place(risk: RiskService, exchange: Exchange, account: str, body: OrderCreate) -> OrderView:
-    async with risk.lock(account):
-        await risk.caught_up()
-        refusals = await run_in_threadpool(
-            risk.refusals, account, symbol_of(body.market), str(body.side), body.price, body.quantity,
-            body.quote_quantity, risk.now_ns(), str(body.type),
-        )  # fmt: skip
-        if refusals:
-            raise refusals[0].error()
-        return await _place(exchange, account, body)
 
 
 def _place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:

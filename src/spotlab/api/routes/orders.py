@@ -15,7 +15,10 @@ Invariants
   documented security: see ``spotlab.api.deps``).
 - ``POST /v1/orders`` takes the conditional types too (stop-loss, take-profit, trailing);
   ``/v1/order-lists`` places, reads and cancels OCOs and brackets. Another account's list
-  is 404 ``ORDER_NOT_FOUND``. Lists have no client id: a repeated POST places a new list.
+  is 404 ``ORDER_NOT_FOUND``. ``POST /v1/order-lists`` answers as ``POST /v1/orders`` does: 201 with a
+  new list, 200 with the original list when its ``client_order_id`` repeats with the same body, 409
+  ``DUPLICATE_CLIENT_ORDER_ID`` (naming ``list_id``) with another; without a client id each POST
+  places a new list. Lists' client ids are apart from orders'.
 - Lists are newest first with cursor pagination. Open orders (``open=true``) and
   lookups by ``client_order_id`` come from the exchange (live, exact); everything else
   from the history read model after it has applied the exchange's last event, so a
@@ -170,9 +173,22 @@ async def list_fills(
 ListId = Annotated[int, Path(ge=1, le=MAX_UNITS, description="The order list's id", examples=[7])]
 
 
-@router.post("/order-lists", status_code=201, response_model=OrderListPublic, summary="Place an OCO or a bracket")
-async def place_order_list(body: OrderListCreate, principal: Trader, ctx: CtxDep) -> OrderListPublic:
-    return order_list_public(await place_list(ctx.exchange, principal.account, body))
+@router.post(
+    "/order-lists",
+    status_code=201,
+    response_model=OrderListPublic,
+    summary="Place an OCO or a bracket",
+    responses={
+        200: {"model": OrderListPublic, "description": "client_order_id already used for this list: the original"}
+    },
+)
+async def place_order_list(
+    body: OrderListCreate, principal: Trader, ctx: CtxDep, response: Response
+) -> OrderListPublic:
+    view = await place_list(ctx.exchange, principal.account, body)
+    if view.duplicate:
+        response.status_code = 200
+    return order_list_public(view)
 
 
 @router.get("/order-lists/{list_id}", response_model=OrderListPublic, summary="One of the caller's order lists")

@@ -234,7 +234,7 @@ async def get_risk_profile(principal: Reader, ctx: CtxDep) -> RiskProfilePublic:
 async def put_risk_profile(body: RiskProfileUpdate, principal: Trader, ctx: CtxDep) -> RiskProfilePublic:
     profile = RiskProfile(**body.model_dump())
     service = _service(ctx)
-    await run_in_threadpool(service.set_profile, principal.account, profile, ctx.clock.now_ns())
+    await run_in_threadpool(service.set_profile, principal.account, profile)
     return _profile_public(profile)
 
 
@@ -248,7 +248,6 @@ async def get_position_size(
     risk_percent: Annotated[str | None, Query(max_length=40, description="Default: the profile's")] = None,
 ) -> PositionSizePublic:
     service = _service(ctx)
-    await service.caught_up()
     percent = None if risk_percent is None else parse_decimal(risk_percent, "risk_percent")
     size, equity, percent = await run_in_threadpool(
         service.position_size, principal.account, symbol_of(market), entry, stop, percent
@@ -267,7 +266,6 @@ async def get_portfolio(
     currency: Annotated[str, Query(pattern=r"^[A-Z0-9]{1,12}$", description="USD or USDT (any listed asset)")] = "USDT",
 ) -> PortfolioPublic:
     service = _service(ctx)
-    await service.caught_up()
     p = await run_in_threadpool(service.portfolio, principal.account, currency)
     return PortfolioPublic(
         currency=p.currency,
@@ -285,7 +283,6 @@ async def get_portfolio(
 @router.get("/day-trades", response_model=DayTradesPublic, summary="Day trades over the rolling 5 business days")
 async def get_day_trades(principal: Reader, ctx: CtxDep) -> DayTradesPublic:
     service = _service(ctx)
-    await service.caught_up()
     r = await run_in_threadpool(service.day_trades, principal.account, ctx.clock.now_ns())
     legacy = r.legacy_pattern_day_trader
     return DayTradesPublic(

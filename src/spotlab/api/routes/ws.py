@@ -20,11 +20,12 @@ Client -> server (``id``: optional, an integer or a string of up to 64 character
   ``{"op": "cancel_order", "id": 8, "order_id": 123}``, ``{"op": "cancel_all", "id": 9, "market": "BTC-USDT"}``:
   answered by ``{"type": "result", "id": 7, "op": "place_order", "duplicate": false, "data": {<the order,
   as REST answers it>}}`` (``cancel_all``: ``data`` is the list of canceled orders; ``duplicate`` only on
-  ``place_order``: true where REST answers 200, a repeated ``client_order_id``).
+  ``place_order`` and ``place_order_list``: true where REST answers 200, a repeated ``client_order_id``).
 - ``{"op": "place_order_list", "id": 11, "order_list": {<the body of POST /v1/order-lists>}}`` (an OCO or a
   bracket; ``trade`` scope, the same risk guards as REST) and ``{"op": "cancel_order_list", "id": 12,
-  "list_id": 7}``: answered by ``{"type": "result", "id": 11, "op": "place_order_list", "data": {<the order
-  list, as REST answers it>}}`` (no ``duplicate``: lists have no client id, each op places a new list).
+  "list_id": 7}``: answered by ``{"type": "result", "id": 11, "op": "place_order_list", "duplicate": false,
+  "data": {<the order list, as REST answers it>}}`` (``duplicate``: true when the list's ``client_order_id``
+  repeats with the same body, and ``data`` is then the original list; ``cancel_order_list`` has none).
 - ``{"op": "ping", "id": 10}``: ``{"type": "pong", "id": 10, "time": ...}``.
 
 Server -> client besides those: channel messages, ``{"type": "heartbeat", "time": ...}`` on a connection
@@ -552,7 +553,7 @@ class Connection:
         def start() -> Awaitable[OrderListView]:
             return place_list(self.ctx.exchange, account, op.order_list)
 
-        await self._spawn(op, start, _order_list)
+        await self._spawn(op, start, _placed_list)
 
     async def cancel_order_list(self, op: CancelOrderListOp) -> None:
         account = self._trader()
@@ -635,6 +636,10 @@ def _one_order(op: Op, view: OrderView) -> str:
 
 def _order_list(op: Op, view: OrderListView) -> str:
     return result_text(op, order_list_public(view).model_dump_json().encode())
+
+
+def _placed_list(op: Op, view: OrderListView) -> str:
+    return result_text(op, order_list_public(view).model_dump_json().encode(), duplicate=view.duplicate)
 
 
 def _orders(op: Op, views: list[OrderView]) -> str:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from spotlab.api.app import create_app
 from spotlab.settings import Settings
 from tests.api.live import running
@@ -24,6 +26,7 @@ def blocks(language: str) -> list[str]:
 def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     """The API examples talk to a real server on 127.0.0.1, as ``spotlab serve`` would run it."""
     monkeypatch.chdir(tmp_path)
+    shutil.copyfile(DATA / "quantedge-ta" / "btcusdt-1h.csv", tmp_path / "btcusdt-1h.csv")  # the backtest's bars
     settings = Settings(data_dir=tmp_path / "server", password_memory_kib=1024, password_time_cost=1)
     with running(create_app(settings)) as url:
         monkeypatch.setenv("SPOTLAB_URL", url)
@@ -46,12 +49,14 @@ def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     assert "65000.00 65000.00 64000.00 64000.00 0.02000 2" in out  # the candle of erin's sell
     assert "201 whsec_" in out and "422 INVALID_ARGUMENT {'position': 8}" in out
     assert "neutral ['trend', 'long_trend', 'rsi', 'macd']" in out and "BTC-USDT 1290.00000000 USDT" in out
+    assert "9842.83326531 49 97.79504859" in out and "-1.57% vs buy and hold 9.46%" in out  # the backtest
+    assert "{'period': 12} -0.98%" in out and (tmp_path / "ema-report" / "report.html").stat().st_size > 100_000
 
 
 def test_the_readme_data_commands_run_as_written(tmp_path):
     """The historical-data block, run by bash on a real Binance 1h file (January 2025, microsecond times)."""
     shutil.copyfile(DATA / "quantedge-ta" / "btcusdt-1h.csv", tmp_path / "btcusdt-1h.csv")
-    [script] = blocks("bash")
+    script = blocks("bash")[0]
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "SPOTLAB_DATA_DIR": str(tmp_path / "data")}
     result = subprocess.run(
@@ -73,3 +78,25 @@ def test_the_readme_names_the_two_commands():
 def test_the_readme_run_command_works():
     result = subprocess.run([sys.executable, "-m", "spotlab.cli", "markets"], capture_output=True, text=True)
     assert result.returncode == 0 and "BTC/USDT" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_readme_backtest_commands_run_as_written(tmp_path):
+    """The backtest block, run by bash on the real SOL/USDT 1h file: the strategies, a run with its report and
+    JSON, a grid, an Optuna study and a walk-forward analysis."""
+    shutil.copyfile(DATA / "backtesting.py" / "SOLUSDT_1h.csv", tmp_path / "SOLUSDT_1h.csv")
+    script = blocks("bash")[1]
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert (
+        "Sharpe ratio" in out
+        and (tmp_path / "swing.html").exists()
+        and "sharpe" in (tmp_path / "swing.json").read_text()
+    )
+    assert "triangular_arbitrage" in out and "6 trials by sharpe" in out and "20 trials by sharpe" in out
+    assert "walk-forward by total_return" in out and "out-of-sample return, compounded" in out

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import spotlab.cli_download  # noqa: F401  (registers ``spotlab data download``)
+from spotlab import cli_backtest
 from spotlab.cli_data import data_app
 from spotlab.errors import SpotlabError
 
@@ -23,6 +24,7 @@ app = typer.Typer(help="spotlab: a self-hosted crypto spot exchange and day-trad
 bench_app = typer.Typer(help="Benchmarks (their figures go into BENCHMARKS.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
+cli_backtest.register(app)
 console = Console(width=max(Console().width, 120))
 
 

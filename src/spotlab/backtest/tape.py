@@ -1,0 +1,192 @@
+"""Moving one market along a bar's path on the real exchange, with the backtester's own two accounts.
+
+``MarketTape`` owns, for one market, the liquidity account's ladder and the tape account's
+prints (``spotlab.backtest.fill_model`` states the model). It sends ordinary exchange commands
+(``Exchange.execute``): the engine matches, settles, triggers and charges fees as for anyone.
+
+One move to a price ``b`` (from the previous point ``a``), in exchange commands:
+1. cancel the liquidity's ladder, if one is quoted (1 command);
+2. if the ladder is needed (a conditional order of the strategy may trigger between ``a`` and
+   ``b``, a resting order of the strategy is reached, or the strategy's delayed orders arrive
+   now): quote it around ``b``, the side toward
+   which the price moved first, so it never crosses the strategy's orders (2 x levels commands);
+   a level quoted across a strategy order fills it at the order's price;
+3. the tape takes every strategy order the move trades through, at their own prices
+   (0 or 1 command: one immediate-or-cancel order for all of them);
+4. the print: the liquidity rests the smallest valid order at ``b`` and the tape takes it
+   (2 commands). The last trade price is now ``b``; conditional orders it crosses trigger
+   in that command and fill from the ladder.
+``ensure_quoted`` quotes the ladder around the last print when the strategy is about to send
+a command (``QuotingVenue``), so its market orders always meet the ladder; with ``fill_at_print``
+it re-quotes it before each order so the side that order takes starts at the print.
+
+Invariants
+- The tape never rests an order (immediate-or-cancel only); the liquidity's orders are canceled
+  before each move, so between moves the book holds at most the ladder, the strategy's orders
+  and the rest of one print.
+- Commands per move are bounded: at most ``2 x levels + 4``, plus a deposit now and then when one
+  of the two accounts runs short (deposits count in conservation like any other).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+from spotlab.backtest.fill_model import FillModel, ladder, minimum_lots
+from spotlab.core.commands import CancelAllOrders, Deposit, PlaceOrder
+from spotlab.core.fees import buy_hold
+from spotlab.core.markets import MarketSpec
+from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, OrderType, Side, TimeInForce
+from spotlab.exchange.service import Exchange
+from spotlab.exchange.views import OrderView
+
+LIQUIDITY_ACCOUNT = "backtest-liquidity"
+TAPE_ACCOUNT = "backtest-tape"
+_FALLING = {("sell", "stop_loss"), ("sell", "stop_loss_limit"), ("sell", "trailing_stop"), ("buy", "take_profit")}
+_FALLING |= {("buy", "take_profit_limit")}
+
+
+class MarketTape:
+    """Plays one market's path on the exchange (see the module docstring)."""
+
+    def __init__(self, exchange: Exchange, spec: MarketSpec, model: FillModel, strategy_account: str) -> None:
+        self.exchange = exchange
+        self.spec = spec
+        self.model = model
+        self.strategy_account = strategy_account
+        self.last: int | None = None  # ticks of the last print
+        self.volume = Decimal(0)  # the base volume of the bar being played
+        self.quoted = False  # whether the ladder is in the book
+        self.taking: str | None = None  # the side the quoted ladder starts at the print for (fill_at_print)
+        self.commands = 0
+
+    # -- the moves -----------------------------------------------------------------------------
+
+    def move(self, price: int, force_quote: bool = False) -> None:
+        """Print ``price`` (ticks): re-quote the ladder if needed, take the strategy orders traded through."""
+        previous = self.last if self.last is not None else price
+        account, market = self.strategy_account, self.spec.symbol
+        orders = self.exchange.open_orders(account, market)
+        pending = self.exchange.conditional_orders(account, market) if not force_quote else ()
+        low, high = min(previous, price) - 1, max(previous, price) + 1
+        at = self.spec.price(price)
+        quote = (
+            force_quote
+            or any(self._may_trigger(order, low, high) for order in pending)
+            # a fill can place new conditional orders (a bracket's exits) that this very move may trigger
+            or any(o.price >= at if o.side == "buy" else o.price <= at for o in orders)
+        )
+        self._cancel_ladder()
+        if quote:
+            self._quote(price, rising=price >= previous)
+            if orders:
+                orders = self.exchange.open_orders(account, market)  # the ladder may have filled some
+        resting = self._take_crossed(price, orders) if orders else ()
+        self._print(price, previous, resting)
+        self.last = price
+
+    def ensure_quoted(self, side: str | None = None) -> None:
+        """Quote the ladder around the last print if it is not; with ``fill_at_print`` and the ``side`` of
+        the order about to arrive, quote it so that order meets the print itself."""
+        if self.last is None:
+            return
+        taking = str(side).lower() if side is not None and self.model.fill_at_print else None
+        if taking is not None and self._own_side_at_print(taking):
+            taking = None  # the re-quoted side would cross the strategy's own order: keep the ordinary ladder
+        if self.quoted and taking is None and self.taking is None:
+            return
+        self._cancel_ladder()
+        self._quote(self.last, rising=True, taking=taking)
+
+    def _own_side_at_print(self, side: str) -> bool:
+        at = self.spec.price(self.last)
+        orders = self.exchange.open_orders(self.strategy_account, self.spec.symbol)
+        if side == "buy":
+            return any(o.side == "buy" and o.price >= at for o in orders)
+        return any(o.side == "sell" and o.price <= at for o in orders)
+
+    def _may_trigger(self, order: OrderView, low: int, high: int) -> bool:
+        if order.stop_price is None:
+            return True  # a trailing stop not active yet: it may start and trigger
+        stop = int(order.stop_price / self.spec.tick_size)
+        return stop >= low if (order.side, order.type) in _FALLING else stop <= high
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _cancel_ladder(self) -> None:
+        if self.quoted:
+            self._execute(CancelAllOrders(LIQUIDITY_ACCOUNT, self.spec.symbol))
+            self.quoted = False
+
+    def _quote(self, price: int, rising: bool, taking: str | None = None) -> None:
+        spec = self.spec
+        bids, asks = ladder(spec, self.model, price, self.volume, taking)
+        bid_hold = sum(buy_hold(p, lots, spec.notional_unit, spec.max_rate) for p, lots in bids)
+        self._fund(LIQUIDITY_ACCOUNT, sum(lots for _, lots in asks) * spec.lot_units, bid_hold)
+        sides = ((Side.SELL, asks), (Side.BUY, bids)) if rising else ((Side.BUY, bids), (Side.SELL, asks))
+        for side, levels in sides:
+            for level_price, lots in levels:
+                self._place(LIQUIDITY_ACCOUNT, side, level_price, lots, TimeInForce.GTC)
+        self.quoted, self.taking = True, taking
+
+    def _take_crossed(self, price: int, orders: list[OrderView]) -> list[OrderView]:
+        """Let the tape take the strategy's orders the price traded through; returns those still resting."""
+        spec = self.spec
+        touch = self.model.fill_on_touch
+        at = spec.price(price)
+        bids = [o for o in orders if o.side == "buy" and (o.price > at or touch and o.price == at)]
+        asks = [o for o in orders if o.side == "sell" and (o.price < at or touch and o.price == at)]
+        beyond = 0 if touch else 1
+        for crossed, side, limit in ((bids, Side.SELL, price + beyond), (asks, Side.BUY, price - beyond)):
+            if not crossed:
+                continue
+            lots = sum(int(o.remaining_quantity / spec.lot_size) for o in crossed)
+            if side is Side.SELL:
+                self._fund(TAPE_ACCOUNT, lots * spec.lot_units, 0)
+            else:
+                self._fund(TAPE_ACCOUNT, 0, buy_hold(limit, lots, spec.notional_unit, spec.max_rate))
+            self._place(TAPE_ACCOUNT, side, limit, lots, TimeInForce.IOC)
+        taken = {o.id for o in bids} | {o.id for o in asks}
+        return [o for o in orders if o.id not in taken]
+
+    def _print(self, price: int, previous: int, resting) -> None:
+        spec = self.spec
+        at = spec.price(price)
+        maker = Side.SELL if price >= previous else Side.BUY
+        if any(o.side == "buy" and o.price == at for o in resting):
+            price, maker = price + 1, Side.SELL  # do not touch the strategy's bid at the point
+        elif any(o.side == "sell" and o.price == at for o in resting):
+            price, maker = price - 1, Side.BUY
+        lots = minimum_lots(spec, price)
+        taker = Side.BUY if maker is Side.SELL else Side.SELL
+        base, quote = lots * spec.lot_units, buy_hold(price, lots, spec.notional_unit, spec.max_rate)
+        for account, side in ((LIQUIDITY_ACCOUNT, maker), (TAPE_ACCOUNT, taker)):
+            self._fund(account, base if side is Side.SELL else 0, quote if side is Side.BUY else 0)
+        self._place(LIQUIDITY_ACCOUNT, maker, price, lots, TimeInForce.GTC)
+        self._place(TAPE_ACCOUNT, taker, price, lots, TimeInForce.IOC)
+
+    def _place(self, account: str, side: Side, price: int, lots: int, time_in_force: TimeInForce) -> None:
+        command = PlaceOrder(
+            account, self.spec.symbol, side, OrderType.LIMIT, time_in_force, DEFAULT_SELF_TRADE_PREVENTION, price, lots
+        )
+        self._execute(command)
+
+    def _execute(self, command) -> None:
+        self.exchange.execute(command)
+        self.commands += 1
+
+    # -- funds ---------------------------------------------------------------------------------
+
+    def _fund(self, account: str, base_units: int, quote_units: int) -> None:
+        """Deposit into ``account`` if its available base or quote (minor units) is below what is asked."""
+        balances = self.exchange.balances(account)
+        for asset, needed in ((self.spec.base, base_units), (self.spec.quote, quote_units)):
+            if needed <= 0:
+                continue
+            balance = balances.get(asset.code)
+            available = balance.available if balance is not None else Decimal(0)
+            short = asset.to_decimal(needed) - available
+            if short > 0:  # deposit four times the need: top-ups stay rare
+                amount = (asset.to_decimal(needed) * 4 - available).quantize(asset.unit, rounding=ROUND_CEILING)
+                units = int(amount / asset.unit)
+                self._execute(Deposit(account, asset.code, units))

@@ -71,13 +71,21 @@ def test_the_readme_data_commands_run_as_written(tmp_path):
 
 def test_the_readme_names_the_two_commands():
     shell = blocks("sh")
-    assert "pip install -e . && spotlab markets" in shell[0]
+    assert "pip install -e . && spotlab demo" in shell[0]
     assert "pip install -e '.[test]' && pytest" in shell[1]
 
 
-def test_the_readme_run_command_works():
-    result = subprocess.run([sys.executable, "-m", "spotlab.cli", "markets"], capture_output=True, text=True)
-    assert result.returncode == 0 and "BTC/USDT" in result.stdout
+@pytest.mark.slow
+def test_the_readme_run_command_works(tmp_path):
+    """``spotlab demo`` starts, serves, moves and stops on Ctrl-C (tests/test_demo.py checks the resume)."""
+    from tests.test_demo import Demo, free_port, trades, wait_for
+
+    demo = Demo(tmp_path / "data", free_port())
+    try:
+        assert wait_for(lambda: trades(demo.url))
+    finally:
+        assert "stopped after" in demo.stop()
+
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import spotlab.cli_download  # noqa: F401  (registers ``spotlab data download``)
-from spotlab import cli_backtest
+from spotlab import cli_backtest, cli_demo, cli_paper
 from spotlab.cli_data import data_app
 from spotlab.errors import SpotlabError
 
@@ -25,6 +25,8 @@ bench_app = typer.Typer(help="Benchmarks (their figures go into BENCHMARKS.md)."
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
 cli_backtest.register(app)
+cli_demo.register(app)
+cli_paper.register(app)
 console = Console(width=max(Console().width, 120))
 
 

@@ -32,6 +32,7 @@ from spotlab.risk.portfolio import conversion_path, convert
 from spotlab.strategy.data import StrategyFill
 
 _WIDE = Context(prec=50)
+_ZERO = Decimal(0)
 
 
 def round_trips(fills: Iterable[tuple[StrategyFill, Decimal]]) -> list[RoundTrip]:
@@ -125,14 +126,15 @@ class Valuer:
         return None if path is None else convert(Decimal(1), asset, path, self.closes, self.specs)
 
     def value(self, totals: Mapping[str, Decimal], currency: str) -> Decimal:
-        total = Decimal(0)
+        total = _ZERO
+        paths = self._paths
         for asset in sorted(totals):
             amount = totals[asset]
             if amount == 0:
                 continue
-            path = self.path(asset, currency)
+            path = paths[asset, currency] if (asset, currency) in paths else self.path(asset, currency)
             if path is not None:
-                total = _WIDE.add(total, convert(amount, asset, path, self.closes, self.specs))
+                total = _WIDE.add(total, convert(amount, asset, path, self.closes, self.specs) if path else amount)
         return total
 
 

@@ -59,21 +59,34 @@ def bars_from_file(path: str | Path, market: str, interval: str, fmt: str | None
 def check_bars(market: str, bars: Sequence[Bar]) -> None:
     previous = None
     for index, bar in enumerate(bars):
-        where = f"{market} bar {index} (open_time {bar.open_time_ns} ns)"
-        if bar.market != market:
-            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where} belongs to {bar.market!r}")
-        if previous is not None and bar.open_time_ns <= previous:
-            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where}: bars must be sorted with no time twice")
-        if not (bar.low <= bar.open <= bar.high and bar.low <= bar.close <= bar.high) or bar.low <= 0:
-            raise SpotlabError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"{where}: needs 0 < low <= open, close <= high (got {bar.open} {bar.high} {bar.low} {bar.close})",
-            )
-        if bar.volume < 0:
-            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where}: volume {bar.volume} is negative")
-        if bar.close_time_ns <= bar.open_time_ns:
-            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where}: closes before it opens")
+        low = bar.low
+        if (
+            bar.market != market
+            or (previous is not None and bar.open_time_ns <= previous)
+            or not (low <= bar.open <= bar.high and low <= bar.close <= bar.high)
+            or low <= 0
+            or bar.volume < 0
+            or bar.close_time_ns <= bar.open_time_ns
+        ):
+            _refuse(market, index, bar, previous)
         previous = bar.open_time_ns
+
+
+def _refuse(market: str, index: int, bar: Bar, previous: int | None) -> None:
+    """Raise the error of the first rule ``bar`` breaks (``check_bars`` found one)."""
+    where = f"{market} bar {index} (open_time {bar.open_time_ns} ns)"
+    if bar.market != market:
+        raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where} belongs to {bar.market!r}")
+    if previous is not None and bar.open_time_ns <= previous:
+        raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where}: bars must be sorted with no time twice")
+    if not (bar.low <= bar.open <= bar.high and bar.low <= bar.close <= bar.high) or bar.low <= 0:
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{where}: needs 0 < low <= open, close <= high (got {bar.open} {bar.high} {bar.low} {bar.close})",
+        )
+    if bar.volume < 0:
+        raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where}: volume {bar.volume} is negative")
+    raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{where}: closes before it opens")
 
 
 def _interval_ns(interval: str) -> int:

@@ -30,8 +30,8 @@ last print itself (a buy meets asks from the print up, a sell bids from the prin
 side keeps its half spread): a market order fills at the last print while the first level's depth
 lasts. With ``latency_bars=1`` that print is the next bar's open. The re-quote is skipped (the
 ordinary ladder is used) when an order of the strategy on the same side rests at or beyond the
-print (a bid at or above it, before a buy), which the re-quoted side would cross. Orders the exchange places for the strategy (triggered
-conditional orders) meet the ordinary ladder.
+print (a bid at or above it, before a buy), which the re-quoted side would cross. Orders the
+exchange places for the strategy (triggered conditional orders) meet the ordinary ladder.
 
 Latency: with ``latency_bars=1`` orders the strategy sends while bar t closes reach the exchange
 at the next bar's open (after the open is printed); with 0 (default) they arrive at once.

@@ -85,6 +85,14 @@ class MarketTape:
         self._print(price, previous, resting)
         self.last = price
 
+    def move_idle(self, price: int, previous: int | None) -> None:
+        """``move`` to ``price`` from the point ``previous`` (ticks; None: none yet) in a market where the strategy
+        has no orders, open or conditional (so there is nothing to quote for or take): cancel the ladder and print.
+        The backtester's fast path uses it to print the last point it skipped (``spotlab.backtest.runner``)."""
+        self._cancel_ladder()
+        self._print(price, price if previous is None else previous, ())
+        self.last = price
+
     def ensure_quoted(self, side: str | None = None) -> None:
         """Quote the ladder around the last print if it is not; with ``fill_at_print`` and the ``side`` of
         the order about to arrive, quote it so that order meets the print itself."""

@@ -57,14 +57,19 @@ class MarketData:
 
     def _append(self, bar: Bar) -> None:
         """Reveal one more closed bar (the runner's business)."""
-        if self._bars and bar.open_time_ns <= self._bars[-1].open_time_ns:
+        bars, size = self._bars, self._size
+        if bars and bar.open_time_ns <= bars[-1].open_time_ns:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{self.market}: bars must arrive in time order")
-        if self._size == len(self._columns["close"]):
-            self._columns = {name: np.resize(column, 2 * len(column)) for name, column in self._columns.items()}
-        for name in FIELDS:
-            self._columns[name][self._size] = float(getattr(bar, name))
-        self._bars.append(bar)
-        self._size += 1
+        columns = self._columns
+        if size == len(columns["close"]):
+            columns = self._columns = {name: np.resize(column, 2 * len(column)) for name, column in columns.items()}
+        columns["open"][size] = float(bar.open)  # FIELDS, unrolled: this runs once per bar of every backtest
+        columns["high"][size] = float(bar.high)
+        columns["low"][size] = float(bar.low)
+        columns["close"][size] = float(bar.close)
+        columns["volume"][size] = float(bar.volume)
+        bars.append(bar)
+        self._size = size + 1
 
     def _column(self, name: str) -> np.ndarray:
         view = self._columns[name][: self._size]
@@ -112,7 +117,7 @@ class MarketData:
 class IndicatorSeries:
     """A streaming indicator's outputs, one per closed bar of its market (NaN during warm-up)."""
 
-    __slots__ = ("market", "indicator", "inputs", "_values", "_array", "_size")
+    __slots__ = ("market", "indicator", "inputs", "_values", "_array", "_size", "_field", "_update_indicator")
 
     def __init__(self, market: str, indicator: Any, inputs: tuple[str, ...]) -> None:
         self.market = market
@@ -121,17 +126,25 @@ class IndicatorSeries:
         self._values: list[Any] = []
         self._array: np.ndarray | None = None
         self._size = 0
+        # the one price field most indicators take (``close``), read without building an argument list
+        self._field = inputs[0] if len(inputs) == 1 and inputs[0] != "timestamp_ns" else None
+        self._update_indicator = indicator.update
 
     def _update(self, bar: Bar) -> None:
-        args = [bar.open_time_ns if name == "timestamp_ns" else float(getattr(bar, name)) for name in self.inputs]
-        value = self.indicator.update(*args)
+        field = self._field
+        if field is not None:
+            value = self._update_indicator(float(getattr(bar, field)))
+        else:
+            args = [bar.open_time_ns if name == "timestamp_ns" else float(getattr(bar, name)) for name in self.inputs]
+            value = self._update_indicator(*args)
         self._values.append(value)
         if isinstance(value, float):
-            if self._array is None:
-                self._array = np.empty(256, dtype=np.float64)
-            elif self._size == len(self._array):
-                self._array = np.resize(self._array, 2 * len(self._array))
-            self._array[self._size] = value
+            size, array = self._size, self._array
+            if array is None:
+                array = self._array = np.empty(256, dtype=np.float64)
+            elif size == len(array):
+                array = self._array = np.resize(array, 2 * len(array))
+            array[size] = value
         self._size += 1
 
     @property

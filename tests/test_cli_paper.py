@@ -1,0 +1,161 @@
+"""``spotlab paper``: a built-in strategy trading live against a running server.
+
+The server runs in this process on a simulated clock (so the test decides when a candle closes);
+its signature window is widened because the command signs with the wall clock. The command runs
+as a subprocess (``python -m spotlab.cli_paper``, the same command ``spotlab paper`` runs) or,
+for strategies only a test has, in process through Typer's runner.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from spotlab.cli_paper import register
+from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.strategy.base import Strategy
+from spotlab.strategy.builtin import STRATEGIES
+from tests.strategy.remote import serve
+
+BTC = "BTC/USDT"
+WIDE_WINDOW = 10**12  # ms: the server's clock is 2024, the command's the wall clock
+
+
+class Lines:
+    """A subprocess's stdout, line by line, readable with a deadline."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, prefix: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line starting {prefix!r} in {timeout} s; seen: {self.seen}") from None
+            if line is None:
+                raise AssertionError(f"output ended without a line starting {prefix!r}; seen: {self.seen}")
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def rest(self, timeout: float = 20) -> list[str]:
+        while True:
+            line = self._queue.get(timeout=timeout)
+            if line is None:
+                return self.seen
+            self.seen.append(line)
+
+
+@pytest.mark.slow
+def test_spotlab_paper_runs_a_builtin_strategy_live_until_ctrl_c():
+    with serve(signature_window_ms=WIDE_WINDOW) as server:
+        user = server.trader("paper", USDT="10000")
+        maker, taker = server.counterparty("maker", BTC="2"), server.counterparty("taker", USDT="100000")
+        server.exchange.place_order(maker, BTC, "sell", "limit", Decimal("40000"), Decimal("0.01"))
+        server.exchange.place_order(taker, BTC, "buy", "market", quantity=Decimal("0.01"))  # the candle's trade
+        server.exchange.place_order(maker, BTC, "sell", "limit", Decimal("40000"), Decimal("0.5"))  # to buy from
+        env = {**os.environ, "SPOTLAB_API_KEY": user.key_id, "SPOTLAB_API_SECRET": user.secret}
+        options = ["--strategy", "buy_and_hold", "--market", BTC, "--param", "fraction=0.5", "--poll-seconds", "0.1"]
+        command = [sys.executable, "-u", "-m", "spotlab.cli_paper", "paper", *options, "--url", server.url]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            lines = Lines(process)
+            started = lines.wait_for("paper ")
+            assert started == f"paper BuyAndHold(fraction=0.5) on BTC/USDT 1m, account paper at {server.url}"
+            assert lines.wait_for("start: ") == "start: 0 bars of history, equity 10000.00000000 USDT"
+            server.clock.advance(minutes=1)  # the candle closes: the strategy buys
+            bar = lines.wait_for("bar ")
+            order = lines.wait_for("order ")
+            fill = lines.wait_for("fill ")
+            process.send_signal(signal.SIGINT)
+            summary = lines.rest()[-1]
+            assert process.wait(timeout=20) == 0, process.stderr.read()
+        finally:
+            process.kill()
+        assert bar == "bar BTC/USDT close 40000.00 high 40000.00 low 40000.00 volume 0.01000"
+        order_id = int(order.split()[1])
+        assert order.endswith("FILLED (s1)") and "buy market BTC/USDT 5000.00000000 USDT" in order
+        placed = server.exchange.order("paper", order_id)
+        assert (placed.status, placed.client_order_id, placed.quote_quantity) == ("FILLED", "s1", Decimal("5000"))
+        assert fill.startswith(f"fill order {order_id} buy {placed.filled_quantity} BTC/USDT @ 40000.00 fee")
+        assert summary.startswith("summary: ") and "1 bars, 1 orders, 1 fills" in summary and "0 refusals" in summary
+        assert "equity 10000.00000000 -> " in summary and "P&L " in summary
+
+
+def test_an_unknown_strategy_is_an_error_line_and_status_2():
+    env = {**os.environ, "SPOTLAB_API_KEY": "ak_x", "SPOTLAB_API_SECRET": "secret"}
+    command = [sys.executable, "-m", "spotlab.cli_paper", "paper", "--strategy", "bye_and_hold", "--market", BTC]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip() == "error INVALID_ARGUMENT: unknown strategy 'bye_and_hold'; did you mean 'buy_and_hold'?"
+    )
+
+
+# -- in process, with a test's own strategy ------------------------------------------------------
+
+
+class Bidder(Strategy):
+    """Bids once, at start: an order left open when the run stops."""
+
+    def init(self) -> None:
+        self.buy(self.market, Decimal("0.01"), price=Decimal("30000"))
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    monkeypatch.setitem(STRATEGIES, "bidder", Bidder)
+    for name in ("SPOTLAB_API_KEY", "SPOTLAB_API_SECRET", "SPOTLAB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    app = typer.Typer()
+    register(app)
+    app.callback()(lambda: None)  # keep ``paper`` a subcommand
+    return lambda *args, **env: CliRunner().invoke(app, ["paper", *args], env=env)
+
+
+@pytest.mark.parametrize(("flag", "status"), [("--cancel-on-exit", "CANCELED"), ("--no-cancel-on-exit", "NEW")])
+def test_the_runs_open_orders_are_cancelled_on_exit_unless_told_not_to(cli, flag, status):
+    with serve(signature_window_ms=WIDE_WINDOW) as server:
+        user = server.trader("bidder", USDT="1000")
+        mine = server.exchange.place_order("bidder", BTC, "buy", "limit", Decimal("20000"), Decimal("0.01"))
+        result = cli("--strategy", "bidder", "--market", BTC, "--url", server.url, "--max-polls", "1", flag,
+                     SPOTLAB_API_KEY=user.key_id, SPOTLAB_API_SECRET=user.secret)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        [placed] = [view for view in server.exchange.open_orders("bidder") if view.id != mine.id] or [
+            server.exchange.order("bidder", int(line.split()[1]))
+            for line in result.output.splitlines()
+            if line.startswith("order ")
+        ]
+        assert placed.price == Decimal("30000") and placed.status == status
+        assert server.exchange.order("bidder", mine.id).status == "NEW"  # not the run's: never cancelled
+    lines = result.output.splitlines()
+    assert lines[0].startswith("paper Bidder() on BTC/USDT 1m, account bidder at http://127.0.0.1:")
+    assert lines[2] == "start: 0 bars of history, equity 1000.00000000 USDT"
+    assert lines[1] == f"order {placed.id} buy limit BTC/USDT 0.01000 @ 30000.00 NEW (s1)"
+    assert any(line.startswith(f"cancel {placed.id} ") for line in lines) == (status == "CANCELED")
+    assert lines[-1].startswith("summary: 1 polls, 0 bars, 1 orders, 0 fills")
+
+
+def test_a_missing_key_is_refused_before_anything_runs(cli):
+    result = cli("--strategy", "bidder", "--market", BTC, "--url", "http://127.0.0.1:9")
+    assert isinstance(result.exception, SpotlabError) and result.exception.code is ErrorCode.UNAUTHENTICATED
+    assert "SPOTLAB_API_KEY" in result.exception.message

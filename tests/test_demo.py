@@ -28,13 +28,14 @@ def free_port() -> int:
 class Demo:
     """``spotlab demo`` in a subprocess; ``lines`` is what it printed once ready."""
 
-    def __init__(self, data_dir, port: int) -> None:
+    def __init__(self, data_dir, port: int, *flags: str, ready_lines: int = 1) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "spotlab.cli", "demo", "--data-dir", str(data_dir), "--port", str(port)]
+        command = [sys.executable, "-m", "spotlab.cli", "demo", "--data-dir", str(data_dir), "--port", str(port),
+                   *flags]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         deadline = time.monotonic() + 120
-        while not any(line.strip().startswith("secret") for line in self.lines):
+        while sum(line.strip().startswith("secret") for line in self.lines) < ready_lines:
             line = self.process.stdout.readline()
             if not line:
                 raise AssertionError(f"demo ended early: {self.process.stderr.read()}")
@@ -107,3 +108,32 @@ def test_the_demo_starts_trades_stops_and_resumes_with_nothing_lost(tmp_path):
         wait_for(lambda: max(t["id"] for t in trades(again.url)) > last_id)  # and the market moves on
     finally:
         again.stop()
+
+
+def test_two_venues_run_side_by_side_with_prices_apart(tmp_path):
+    """``--venues 2``: two exchanges, each with its API, market and demo account; the second's prices follow the
+    first's apart by a mean-reverting gap (``spotlab.sim.prices.LinkedPrices``), room for arbitrage."""
+    port = free_port()
+    while True:  # the second venue listens on the next port
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+            break
+        except OSError:
+            port = free_port()
+    demo = Demo(tmp_path / "data", port, "--venues", "2", ready_lines=2)
+    try:
+        urls = [line.split()[1].removesuffix("/v1") for line in demo.lines if line.split()[:1] == ["API"]
+                and line.split()[1].startswith("http")]  # fmt: skip
+        assert urls == [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"]
+        keys = [line.split()[2] for line in demo.lines if line.strip().startswith("API key")]
+        assert len(set(keys)) == 2  # a demo account on each exchange
+        mids = []
+        for url in urls:
+            wait_for(lambda url=url: trades(url))
+            book = httpx.get(f"{url}/v1/markets/BTC-USDT/book", params={"depth": 1}).json()
+            mids.append((Decimal(book["bids"][0][0]) + Decimal(book["asks"][0][0])) / 2)
+        assert mids[0] != mids[1] and abs(mids[1] / mids[0] - 1) < Decimal("0.05")
+        assert (tmp_path / "data" / "venue-2" / "exchange.sqlite").exists()
+    finally:
+        assert "stopped after" in demo.stop()

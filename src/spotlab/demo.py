@@ -120,20 +120,40 @@ class Background:
         self._thread.join(timeout)
 
 
-def serve_with_market(
-    settings,
+class _Server:
+    """A uvicorn server that leaves signals to ``serve_venues`` (several servers share one Ctrl-C)."""
+
+    def __new__(cls, config):
+        import contextlib
+
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):
+                yield
+
+        return Quiet(config)
+
+
+def serve_venues(
+    venues: list,
     *,
     seed: int = 0,
     speed: float = 1.0,
-    sim_config=None,
+    basis=None,
     on_ready=None,
-    log=print,
-) -> dict[str, object]:
-    """Run the exchange of ``settings`` with its API and the simulator until Ctrl-C (or the server stops).
+) -> list[dict[str, object]]:
+    """Run one exchange, API server and simulated market per ``Settings`` in ``venues`` until Ctrl-C.
 
-    ``on_ready(base_url, account)`` is called once the server answers and the demo account exists; the
-    answer is the simulator's last ``stats()``.
+    The first venue's references drive the others', each apart by a mean-reverting gap (``basis``,
+    ``spotlab.sim.prices.LinkedPrices``): their prices drift apart and come back together, which is
+    what an arbitrageur trades. ``on_ready(index, base_url, account)`` is called per venue once its server
+    answers and its demo account exists. Answers each simulator's last ``stats()``.
     """
+    import asyncio
+    import signal
+
     import uvicorn
 
     from spotlab.api.app import create_app
@@ -141,37 +161,72 @@ def serve_with_market(
     from spotlab.api.ws_frames import FrameWebSocketProtocol
     from spotlab.clock import WallClock
     from spotlab.exchange import Exchange
-    from spotlab.sim import SimConfig, Simulator
+    from spotlab.sim import Basis, SimConfig, Simulator
 
     clock = WallClock()
-    exchange = Exchange.open(settings.resolved_store(), clock=clock)
-    config = uvicorn.Config(
-        create_app(settings, exchange=exchange, clock=clock), host=settings.host, port=settings.port,
-        log_config=None, access_log=False, ws=FrameWebSocketProtocol, ws_per_message_deflate=False,
-        server_header=False, lifespan="on",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    simulator = Simulator(exchange, sim_config or SimConfig(seed=seed), clock)
-    base_url = f"http://{settings.host}:{settings.port}"
-
-    def market(stop: threading.Event) -> None:
-        wait_until_started(server)
-        account = ensure_demo_account(base_url, settings.data_dir)
-        simulator.setup()  # creates the agents, or finds them and resumes from the last prices
-        if on_ready is not None:
-            on_ready(base_url, account)
-        simulator.run(stop, speed=speed)
-
-    background = Background(market, "spotlab-demo-market").start()
-    collector = GcPolicy().install()
+    exchanges, servers, simulators, threads = [], [], [], []
     try:
-        server.run()  # until Ctrl-C (uvicorn handles SIGINT and SIGTERM, then re-raises the signal)
-    except KeyboardInterrupt:
-        pass  # the clean way out: everything below still runs
+        for settings in venues:
+            exchange = Exchange.open(settings.resolved_store(), clock=clock)
+            exchanges.append(exchange)
+            config = uvicorn.Config(
+                create_app(settings, exchange=exchange, clock=clock), host=settings.host, port=settings.port,
+                log_config=None, access_log=False, ws=FrameWebSocketProtocol, ws_per_message_deflate=False,
+                server_header=False, lifespan="on",
+            )  # fmt: skip
+            servers.append(_Server(config))
+        first_ready = threading.Event()
+        for index, (settings, exchange, server) in enumerate(zip(venues, exchanges, servers, strict=True)):
+            simulator = Simulator(exchange, SimConfig(seed=seed + index), clock)
+            simulators.append(simulator)
+
+            def market(stop, index=index, settings=settings, server=server, simulator=simulator) -> None:
+                wait_until_started(server)
+                base_url = f"http://{settings.host}:{settings.port}"
+                account = ensure_demo_account(base_url, settings.data_dir)
+                if index > 0:  # follow the first venue's references, apart by the basis
+                    first_ready.wait()
+                    leader = simulators[0].prices
+                    simulator.config = _replace(simulator.config, follow=leader, basis=basis or Basis())
+                simulator.setup()  # creates the agents, or finds them and resumes from the last prices
+                if index == 0:
+                    first_ready.set()
+                if on_ready is not None:
+                    on_ready(index, base_url, account)
+                simulator.run(stop, speed=speed)
+
+            threads.append(Background(market, f"spotlab-demo-market-{index}").start())
+
+        def stop_all(*_: object) -> None:
+            for server in servers:
+                server.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGINT, signal.SIGTERM)}
+        collector = GcPolicy().install()
+        try:
+            asyncio.run(_serve_all(servers))
+        finally:
+            collector.uninstall()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
-        background.join(timeout=30)
-        collector.uninstall()
-        exchange.close()
-    if background.error is not None and not isinstance(background.error, KeyboardInterrupt):
-        raise background.error
-    return simulator.stats()
+        for thread in threads:
+            thread.join(timeout=30)
+        for exchange in exchanges:
+            exchange.close()
+    for thread in threads:
+        if thread.error is not None:
+            raise thread.error
+    return [simulator.stats() for simulator in simulators]
+
+
+async def _serve_all(servers) -> None:
+    import asyncio
+
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def _replace(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)

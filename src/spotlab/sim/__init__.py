@@ -7,7 +7,7 @@
 - ``spotlab.sim.simulator``: ``SimConfig`` and ``Simulator`` (``setup``, ``step``, ``run``, ``stats``).
 """
 
-from spotlab.sim.prices import AssetModel, ReferencePrices, ReplayPath
+from spotlab.sim.prices import AssetModel, Basis, LinkedPrices, ReferencePrices, ReplayPath
 from spotlab.sim.simulator import (
     FULL_MIX,
     MAKERS_AND_NOISE,
@@ -26,6 +26,8 @@ __all__ = [
     "MAKERS_ONLY",
     "AgentMix",
     "AssetModel",
+    "Basis",
+    "LinkedPrices",
     "Funding",
     "MarketQuality",
     "ReferencePrices",

@@ -265,6 +265,63 @@ class ReferencePrices:
         return self.usd(base) / self.usd(quote)
 
 
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """How a second venue's prices wander from the first's: per asset an Ornstein-Uhlenbeck log-gap with
+    stationary standard deviation ``stdev`` (0.004: 0.4 %) that halves in ``half_life`` seconds."""
+
+    stdev: float = 0.004
+    half_life: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not (self.stdev >= 0 and math.isfinite(self.stdev) and self.half_life > 0):
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, "a basis needs stdev >= 0 and half_life > 0 seconds")
+
+
+class LinkedPrices:
+    """Another venue's references: the ``leader``'s USD levels times ``exp(gap)`` per asset.
+
+    The gaps follow ``Basis`` (mean 0: the two venues' prices drift apart and come back together),
+    drawn from their own generator; pegged assets keep no gap. ``step`` moves the gaps only: the
+    leader is stepped by its own simulator. Cross rates stay consistent within the venue (each market
+    is ``usd(base) / usd(quote)`` of this venue's levels); between venues they differ by the gaps,
+    which is what an arbitrageur trades.
+    """
+
+    def __init__(self, leader: ReferencePrices, basis: Basis, rng: np.random.Generator) -> None:
+        self.leader = leader
+        self.basis = basis
+        self.rng = rng
+        self.assets = list(leader.assets)
+        self.models = leader.models
+        self.replay_start_ns = leader.replay_start_ns
+        self.elapsed_ns = 0
+        self._floating = np.array([not leader.models[c].pegged for c in self.assets], dtype=bool)
+        self._gap = np.where(self._floating, rng.standard_normal(len(self.assets)) * basis.stdev, 0.0)
+        self._rate = math.log(2) / basis.half_life
+
+    def step(self, dt: float) -> None:
+        if not (dt > 0 and math.isfinite(dt)):
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"dt must be a positive number of seconds, got {dt!r}")
+        decay = math.exp(-self._rate * dt)
+        noise = self.rng.standard_normal(len(self.assets)) * self.basis.stdev * math.sqrt(1.0 - decay * decay)
+        self._gap = np.where(self._floating, self._gap * decay + noise, 0.0)
+        self.elapsed_ns += round(dt * 1e9)
+
+    def gap(self, asset: str) -> float:
+        """This venue's log-gap from the leader for ``asset`` (0 for USD and pegged assets)."""
+        if asset == NUMERAIRE:
+            return 0.0
+        return float(self._gap[self.assets.index(asset)])
+
+    def usd(self, asset: str) -> float:
+        return self.leader.usd(asset) * math.exp(self.gap(asset))
+
+    def price(self, market: str) -> float:
+        base, quote = split_market(market)
+        return self.usd(base) / self.usd(quote)
+
+
 def levels_from_trades(
     last_prices: Mapping[str, float], defaults: Mapping[str, float], models: Mapping[str, AssetModel]
 ) -> dict[str, float]:

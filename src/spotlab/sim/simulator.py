@@ -83,6 +83,8 @@ from spotlab.sim.prices import (
     DEFAULT_START_USD,
     NUMERAIRE,
     AssetModel,
+    Basis,
+    LinkedPrices,
     ReferencePrices,
     ReplayPath,
     levels_from_trades,
@@ -150,6 +152,8 @@ class SimConfig:
     account_prefix: str = "sim"
     top_up_every: float = 3_600.0  # seconds of market time between top-ups (0: never)
     top_up_below: float = 0.5  # an agent holding less than this share of its funding (in USD) is topped up
+    follow: ReferencePrices | None = None  # a second venue: follow this venue's references, apart by ``basis``
+    basis: Basis = Basis()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.dt, int | float) and math.isfinite(self.dt) and self.dt > 0):
@@ -216,7 +220,7 @@ class Simulator:
         self.clock = clock
         self.venue = Venue(exchange)
         self.agents: list[Agent] = []
-        self.prices: ReferencePrices | None = None
+        self.prices: ReferencePrices | LinkedPrices | None = None
         self.steps = 0
         self.topped_up = 0  # deposits made by ``top_up``
         self.context: StepContext | None = None
@@ -239,7 +243,10 @@ class Simulator:
         if any(price is not None for price in last.values()):
             start = {code: levels_from_trades(last, start, models)[code] for code in models}
         rng = np.random.default_rng([config.seed, 0])
-        self.prices = ReferencePrices(models, start, rng, config.correlation, config.replay)
+        if config.follow is not None:  # another venue of the same market: apart by a mean-reverting gap
+            self.prices = LinkedPrices(config.follow, config.basis, rng)
+        else:
+            self.prices = ReferencePrices(models, start, rng, config.correlation, config.replay)
         if self.prices.replay_start_ns is not None and isinstance(self.clock, SimulatedClock):
             if self.clock.now_ns() < self.prices.replay_start_ns:
                 self.clock.set(ns_to_datetime(self.prices.replay_start_ns))

@@ -1,8 +1,9 @@
 """Account records: the fills of the accounts that risk, portfolio and sizing look at, kept in memory from the log.
 
 ``AccountRecords`` answers ``fills(account)`` (every fill of that account's own orders, oldest
-first, as ``spotlab.risk.records.FillRecord``) for the exchange's facade, without any read model
-or server: the event log is its single source.
+first, as ``spotlab.risk.records.FillRecord``) and its deposits and withdrawals
+(``TransferRecord``) for the exchange's facade (risk, journal, tax), without any read model or
+server: the event log is its single source.
 
 Invariants
 - An account is *tracked* from the first time anyone asks for its fills: its past fills are read
@@ -26,27 +27,31 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from spotlab.core.events import Event, OrderFilled
-from spotlab.risk.records import FillRecord
+from spotlab.core.events import Deposited, Event, OrderFilled, Withdrawn
+from spotlab.risk.records import FillRecord, TransferRecord
 
 if TYPE_CHECKING:
-    from spotlab.core.markets import MarketSpec
+    from spotlab.core.markets import Asset, MarketSpec
 
 
 class _Tracked:
-    __slots__ = ("fills", "ready")
+    __slots__ = ("fills", "transfers", "ready")
 
     def __init__(self) -> None:
         self.fills: list[FillRecord] = []
+        self.transfers: list[TransferRecord] = []
         self.ready = threading.Event()
 
 
 class AccountRecords:
     """Fills per tracked account. ``lock`` is the exchange's lock; ``spec_of`` gives a market's spec."""
 
-    def __init__(self, lock: threading.Lock, spec_of: Callable[[str], MarketSpec]) -> None:
+    def __init__(
+        self, lock: threading.Lock, spec_of: Callable[[str], MarketSpec], asset_of: Callable[[str], Asset]
+    ) -> None:
         self._lock = lock
         self._spec_of = spec_of
+        self._asset_of = asset_of
         self._tracked: dict[str, _Tracked] = {}
 
     @property
@@ -58,11 +63,14 @@ class AccountRecords:
     def apply(self, events: Iterable[Event]) -> None:
         tracked = self._tracked
         for event in events:
-            if type(event) is OrderFilled and (event.maker_account in tracked or event.taker_account in tracked):
+            kind = type(event)
+            if kind is OrderFilled and (event.maker_account in tracked or event.taker_account in tracked):
                 for account, record in self._records(event):
                     found = tracked.get(account)
                     if found is not None:
                         found.fills.append(record)
+            elif (kind is Deposited or kind is Withdrawn) and event.account in tracked:
+                tracked[event.account].transfers.append(self._transfer(event))
 
     # -- questions -------------------------------------------------------------------------------
 
@@ -70,6 +78,11 @@ class AccountRecords:
         """The account's fills if it is tracked and caught up (caller holds the lock), else ``None``."""
         found = self._tracked.get(account)
         return found.fills if found is not None and found.ready.is_set() else None
+
+    def transfers_locked(self, account: str) -> list[TransferRecord] | None:
+        """The account's deposits and withdrawals, oldest first, as ``fills_locked``."""
+        found = self._tracked.get(account)
+        return found.transfers if found is not None and found.ready.is_set() else None
 
     def track(
         self,
@@ -94,12 +107,15 @@ class AccountRecords:
             return
         try:
             wait(index)
-            past = []
+            past, transfers = [], []
             for event in log():
                 if event.seq > upto_seq:
                     break
-                if type(event) is OrderFilled and account in (event.maker_account, event.taker_account):
+                kind = type(event)
+                if kind is OrderFilled and account in (event.maker_account, event.taker_account):
                     past.extend(record for owner_, record in self._records(event) if owner_ == account)
+                elif (kind is Deposited or kind is Withdrawn) and event.account == account:
+                    transfers.append(self._transfer(event))
         except BaseException:
             with self._lock:
                 del self._tracked[account]
@@ -107,6 +123,7 @@ class AccountRecords:
             raise
         with self._lock:
             found.fills[:0] = past  # the live feed appended everything after upto_seq meanwhile
+            found.transfers[:0] = transfers
             found.ready.set()
 
     def _records(self, event: OrderFilled) -> Iterator[tuple[str, FillRecord]]:
@@ -114,19 +131,17 @@ class AccountRecords:
         price, quantity = spec.price(event.price), spec.quantity(event.quantity)
         maker_side = "sell" if event.taker_side == "buy" else "buy"
         quote = spec.quote
-        yield (
-            event.maker_account,
-            FillRecord(
-                event.maker_order_id,
-                spec.symbol,
-                maker_side,
-                price,
-                quantity,
-                quote.to_decimal(event.maker_fee),
-                event.ts,
-            ),
-        )
+        yield event.maker_account, FillRecord(
+            event.maker_order_id, spec.symbol, maker_side, price, quantity, quote.to_decimal(event.maker_fee), event.ts,
+            event.trade_id,
+        )  # fmt: skip
         yield event.taker_account, FillRecord(
             event.taker_order_id, spec.symbol, str(event.taker_side), price, quantity,
-            quote.to_decimal(event.taker_fee), event.ts,
+            quote.to_decimal(event.taker_fee), event.ts, event.trade_id,
         )  # fmt: skip
+
+    def _transfer(self, event: Deposited | Withdrawn) -> TransferRecord:
+        asset = self._asset_of(event.asset)
+        fee = asset.to_decimal(event.fee) if type(event) is Withdrawn else asset.to_decimal(0)
+        kind = "withdrawal" if type(event) is Withdrawn else "deposit"
+        return TransferRecord(kind, event.asset, asset.to_decimal(event.amount), fee, event.ts, event.seq)

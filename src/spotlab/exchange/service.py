@@ -68,6 +68,7 @@ from spotlab.exchange.views import (
     order_view,
     trade_view,
 )
+from spotlab.risk.records import FillRecord, TransferRecord
 from spotlab.store import open_store
 from spotlab.store.base import Store
 from spotlab.store.memory import MemoryStore
@@ -109,7 +110,9 @@ class Exchange:
         self._subscribers: list[Callable[[Event], None]] = []
         self._record_subscribers: list[Callable[[list[LogRecord]], None]] = []
         self._publishing = False
-        self._records = AccountRecords(self._lock, lambda market: self._engine.markets[market].spec)
+        self._records = AccountRecords(
+            self._lock, lambda market: self._engine.markets[market].spec, lambda code: self._engine.assets[code]
+        )
         self._risk: RiskService | None = None
         self._risk_opening = threading.Lock()
         self.aio = AsyncExchange(self)
@@ -547,6 +550,15 @@ class Exchange:
 
     def _track(self, account: str) -> None:
         self._records.track(account, lambda: (self._engine.seq, self._index), self.wait_durable, lambda: self.events())
+
+    def account_history(self, account: str) -> tuple[list[FillRecord], list[TransferRecord]]:
+        """``(fills, transfers)`` of ``account``, oldest first: every fill of its own orders and every deposit and
+        withdrawal, read from the event log (the journal, tax lots and risk work from these)."""
+        name = edge.account_name(account)
+        self.balances(name)  # UNKNOWN_ACCOUNT
+        self._track(name)
+        with self._lock:
+            return list(self._records.fills_locked(name) or ()), list(self._records.transfers_locked(name) or ())
 
     def _risk_inputs(self, account: str) -> RiskInputs:
         name = edge.account_name(account)

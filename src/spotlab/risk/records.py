@@ -26,6 +26,19 @@ class FillRecord:
     quantity: Decimal
     fee: Decimal  # in the market's quote asset
     time_ns: int
+    trade_id: int = 0  # the exchange's trade id (per market)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    """Money in or out of the account: a deposit, or a withdrawal (``fee`` is part of ``amount``)."""
+
+    kind: str  # "deposit" or "withdrawal"
+    asset: str
+    amount: Decimal
+    fee: Decimal
+    time_ns: int
+    seq: int  # the event's sequence number
 
 
 def utc_day(time_ns: int) -> int:

@@ -52,6 +52,7 @@ from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import edge
 from spotlab.exchange.account_records import AccountRecords
 from spotlab.exchange.aio import AsyncExchange
+from spotlab.exchange.price_history import PriceHistory
 from spotlab.exchange.recovery import recover
 from spotlab.exchange.risk import RiskInputs, RiskService, risk_inputs
 from spotlab.exchange.views import (
@@ -550,6 +551,14 @@ class Exchange:
 
     def _track(self, account: str) -> None:
         self._records.track(account, lambda: (self._engine.seq, self._index), self.wait_durable, lambda: self.events())
+
+    def price_history(self) -> PriceHistory:
+        """Every market's trades through time, read from the log (``spotlab.exchange.price_history``): what an
+        asset was worth in a currency at any past moment, multi-hop."""
+        with self._lock:
+            specs = {symbol: market.spec for symbol, market in self._engine.markets.items()}
+            assets = dict(self._engine.assets)
+        return PriceHistory.from_events(self.events(), specs, assets)
 
     def account_history(self, account: str) -> tuple[list[FillRecord], list[TransferRecord]]:
         """``(fills, transfers)`` of ``account``, oldest first: every fill of its own orders and every deposit and

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import spotlab.cli_download  # noqa: F401  (registers ``spotlab data download``)
-from spotlab import cli_backtest, cli_demo, cli_paper
+from spotlab import cli_backtest, cli_demo, cli_journal, cli_paper
 from spotlab.cli_data import data_app
 from spotlab.errors import SpotlabError
 
@@ -27,6 +27,7 @@ app.add_typer(data_app, name="data")
 cli_backtest.register(app)
 cli_demo.register(app)
 cli_paper.register(app)
+cli_journal.register(app)
 console = Console(width=max(Console().width, 120))
 
 

@@ -22,7 +22,20 @@ from spotlab.api.context import ApiContext
 from spotlab.api.metrics import Metrics, metrics_endpoint
 from spotlab.api.observability import add_operations_middleware
 from spotlab.api.ratelimit import RateLimitMiddleware, RateLimits, build_limiters
-from spotlab.api.routes import accounts, alerts, funds, health, markets, orders, risk, screener, security, signals, ws
+from spotlab.api.routes import (
+    accounts,
+    alerts,
+    funds,
+    health,
+    journal,
+    markets,
+    orders,
+    risk,
+    screener,
+    security,
+    signals,
+    ws,
+)
 from spotlab.api.schemas import (
     ERROR_RESPONSES,
     compose_examples,
@@ -137,6 +150,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(screener.router, responses=ERROR_RESPONSES)
     app.include_router(risk.router, responses=ERROR_RESPONSES)
+    app.include_router(journal.router, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     app.include_router(asyncapi.router)
     app.include_router(health.router)

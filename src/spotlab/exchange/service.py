@@ -116,6 +116,7 @@ class Exchange:
         )
         self._risk: RiskService | None = None
         self._risk_opening = threading.Lock()
+        self._journal: Any = None  # spotlab.journal.service.JournalService, opened on first use
         self.aio = AsyncExchange(self)
 
     @classmethod
@@ -545,6 +546,25 @@ class Exchange:
                     self._risk = RiskService(self, sql_engine(self.url, "risk"))
         return self._risk
 
+    # -- the trading journal (spotlab.journal) ----------------------------------------------
+
+    @property
+    def journal_service(self) -> Any:
+        """The journal service (``spotlab.journal.service.JournalService``): round trips, annotations
+        (the side database ``journal``) and statistics."""
+        if self._journal is None:
+            with self._risk_opening:
+                if self._journal is None:
+                    from spotlab.journal.service import JournalService  # imports the backtest metrics: lazily
+
+                    self._journal = JournalService(self, sql_engine(self.url, "journal"))
+        return self._journal
+
+    def journal(self, account: str) -> list[Any]:
+        """The account's round trips (``spotlab.journal.round_trips.RoundTrip``), open ones included, in the
+        order they opened, with their annotations."""
+        return self.journal_service.round_trips(account)
+
     def now_ns(self) -> int:
         """The exchange clock's time (UTC ns)."""
         return self._now()
@@ -718,6 +738,8 @@ class Exchange:
                 pass  # the store failed meanwhile; closing it below reports that
         if self._risk is not None:
             self._risk.close()
+        if self._journal is not None:
+            self._journal.close()
         self._store.close()
 
     def __enter__(self) -> Exchange:

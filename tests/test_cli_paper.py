@@ -21,13 +21,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from spotlab import SimulatedClock
 from spotlab.cli_paper import register
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.strategy.base import Strategy
 from spotlab.strategy.builtin import STRATEGIES
-from tests.strategy.remote import serve
+from tests.strategy.remote import START, serve
 
 BTC = "BTC/USDT"
+D = Decimal
 WIDE_WINDOW = 10**12  # ms: the server's clock is 2024, the command's the wall clock
 
 
@@ -159,3 +161,68 @@ def test_a_missing_key_is_refused_before_anything_runs(cli):
     result = cli("--strategy", "bidder", "--market", BTC, "--url", "http://127.0.0.1:9")
     assert isinstance(result.exception, SpotlabError) and result.exception.code is ErrorCode.UNAUTHENTICATED
     assert "SPOTLAB_API_KEY" in result.exception.message
+
+
+# -- several venues: the arbitrage practice loop --------------------------------------------------
+
+
+def test_urls_keys_and_secrets_must_pair_up(cli):
+    result = cli("--strategy", "bidder", "--market", BTC, "--url", "http://127.0.0.1:9", "--url", "http://127.0.0.1:10",
+                 "--key", "ak_1", "--secret", "s_1")  # fmt: skip
+    assert isinstance(result.exception, SpotlabError) and result.exception.code is ErrorCode.INVALID_ARGUMENT
+    assert result.exception.message.endswith("got 2 URL(s), 1 key(s) and 1 secret(s)")
+
+
+def test_with_two_urls_the_strategy_runs_over_venues_a_and_b(cli):
+    clock = SimulatedClock(START)
+    with serve(clock, signature_window_ms=WIDE_WINDOW) as a, serve(clock, signature_window_ms=WIDE_WINDOW) as b:
+        first, second = a.trader("arb", USDT="1000"), b.trader("arb", BTC="1")
+        result = cli("--strategy", "cross_arbitrage", "--market", BTC, "--max-polls", "1",
+                     "--url", a.url, "--key", first.key_id, "--secret", first.secret,
+                     "--url", b.url, "--key", second.key_id, "--secret", second.secret)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        f"paper CrossExchangeArbitrage(min_edge_bps=10, max_notional=1000) on BTC/USDT 1m, "
+        f"venue a: account arb at {a.url}, venue b: account arb at {b.url}"
+    )
+    # equity adds both venues up: 1000 USDT, and 1 BTC not valued before the first close
+    assert lines[1] == "start: 0 bars of history, equity 1000.00000000 USDT"
+    assert lines[-1].startswith("summary: 1 polls, 0 bars, 0 orders, 0 fills")
+
+
+@pytest.mark.slow
+def test_spotlab_paper_runs_cross_arbitrage_between_two_servers():
+    clock = SimulatedClock(START)
+    with serve(clock, signature_window_ms=WIDE_WINDOW) as a, serve(clock, signature_window_ms=WIDE_WINDOW) as b:
+        first, second = a.trader("arb", USDT="20000"), b.trader("arb", BTC="1")
+        for server, side, price in ((a, "sell", "40000"), (b, "buy", "40200")):  # 30 bps net of both fees
+            server.counterparty("resting", BTC="10", USDT="1000000")
+            server.exchange.place_order("resting", BTC, side, "limit", D(price), D("0.3"))
+        options = ["--strategy", "cross_arbitrage", "--market", BTC, "--poll-seconds", "0.1", "--warmup", "0"]
+        venues = ["--url", a.url, "--key", first.key_id, "--secret", first.secret,
+                  "--url", b.url, "--key", second.key_id, "--secret", second.secret]  # fmt: skip
+        command = [sys.executable, "-u", "-m", "spotlab.cli_paper", "paper", *options, *venues]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = Lines(process)
+            lines.wait_for("start: ")
+            taker = a.counterparty("taker", USDT="1000")
+            a.exchange.place_order("resting", BTC, "sell", "limit", D("40100"), D("0.001"))
+            a.exchange.place_order(taker, BTC, "buy", "limit", D("40100"), D("0.001"))  # a trade: a candle on a
+            clock.advance(minutes=1)
+            bar = lines.wait_for("[a] bar ")
+            buy = lines.wait_for("[a] order ")
+            sell = lines.wait_for("[b] order ")
+            process.send_signal(signal.SIGINT)
+            summary = lines.rest()[-1]
+            assert process.wait(timeout=20) == 0, process.stderr.read()
+        finally:
+            process.kill()
+        assert bar.startswith("[a] bar BTC/USDT close 40000.00")  # the limit buy met the 40000 ask
+        # 1000 USDT at most (max_notional): 0.025 BTC
+        assert " buy limit BTC/USDT 0.02500 @ 40000.00 FILLED (s1)" in buy
+        assert " sell limit BTC/USDT 0.02500 @ 40200.00 FILLED (s2)" in sell
+        assert a.exchange.balances("arb")["BTC"].total == D("0.025")
+        assert b.exchange.balances("arb")["USDT"].total == D("1005") - D("1.005")
+        assert "2 orders, 2 fills" in summary

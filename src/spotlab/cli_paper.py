@@ -14,6 +14,15 @@ fills, fees, refusals, equity at the start and at the end in the report currency
 between them). Ctrl-C (or SIGTERM, ``--duration``, ``--max-polls``) stops after the current
 poll; with ``--cancel-on-exit`` (the default) the orders this run placed that are still open are
 cancelled first. Errors are ``error CODE: message`` with exit status 2 (``spotlab.cli.main``).
+
+Several venues (cross-exchange strategies such as ``cross_arbitrage``): give ``--url``, ``--key``
+and ``--secret`` once per server, in the same order; the venues are named ``a``, ``b``, ...
+(``LiveRunner.across``: one account per server, ``a`` the main one), and each line about a venue's
+order, bar or fill starts with ``[a]``, ``[b]``, ... The arbitrage practice loop::
+
+    spotlab demo --venues 2          # two exchanges whose prices drift apart and converge
+    spotlab paper --strategy cross_arbitrage --market BTC/USDT \
+        --url http://127.0.0.1:8000 --key ak_1 --secret s_1 --url http://127.0.0.1:8001 --key ak_2 --secret s_2
 """
 
 from __future__ import annotations
@@ -37,9 +46,15 @@ def paper(
     market: Annotated[list[str], typer.Option("--market", help="Market, e.g. BTC/USDT; once per market.")],
     param: Annotated[list[str], typer.Option("--param", help="Strategy parameter name=value; repeatable.")] = [],  # noqa: B006
     interval: Annotated[str, typer.Option(help="Candle interval the strategy trades on: 1m, 5m, 1h, ...")] = "1m",
-    url: Annotated[str, typer.Option(envvar="SPOTLAB_URL", help="The spotlab server.")] = "http://127.0.0.1:8000",
-    key: Annotated[Optional[str], typer.Option(envvar="SPOTLAB_API_KEY", help="API key id (read, trade).")] = None,
-    secret: Annotated[Optional[str], typer.Option(envvar="SPOTLAB_API_SECRET", help="The key's secret.")] = None,
+    url: Annotated[
+        list[str], typer.Option(envvar="SPOTLAB_URL", help="The spotlab server; once per venue (a, b, ...).")
+    ] = ["http://127.0.0.1:8000"],  # noqa: B006
+    key: Annotated[
+        list[str], typer.Option(envvar="SPOTLAB_API_KEY", help="API key id (read, trade); once per --url.")
+    ] = [],  # noqa: B006
+    secret: Annotated[
+        list[str], typer.Option(envvar="SPOTLAB_API_SECRET", help="The key's secret; once per --url.")
+    ] = [],  # noqa: B006
     currency: Annotated[str, typer.Option(help="Report currency (equity and P&L are valued in it).")] = "USDT",
     warmup: Annotated[int, typer.Option(help="Closed candles loaded as history at the start (0-999).")] = 100,
     poll_seconds: Annotated[float, typer.Option(help="Seconds between polls of the server.")] = 1.0,
@@ -62,6 +77,12 @@ def paper(
             "paper trading needs an API key with the read and trade scopes: --key and --secret "
             "(or SPOTLAB_API_KEY and SPOTLAB_API_SECRET); create one with POST /v1/api-keys",
         )
+    if not (len(url) == len(key) == len(secret) <= len(VENUE_NAMES)):
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"give --url, --key and --secret once per venue, in the same order (at most {len(VENUE_NAMES)}): "
+            f"got {len(url)} URL(s), {len(key)} key(s) and {len(secret)} secret(s)",
+        )
     if poll_seconds < 0 or (max_polls is not None and max_polls < 1) or (duration is not None and duration <= 0):
         raise SpotlabError(
             ErrorCode.INVALID_ARGUMENT, "--poll-seconds must be >= 0, --max-polls >= 1 and --duration > 0"
@@ -70,16 +91,24 @@ def paper(
     params = {name: _typed(cls, name, value) for name, value in (_pair(p, "--param") for p in param)}
     instance = cls(**params)
     clock = WallClock()
-    remote = HttpVenue(url, key, secret, clock=clock)
-    venue = _Echo(remote)
-    runner = LiveRunner(
-        instance, venue, HttpFeed(api=remote.api), market, interval, clock, currency, warmup=warmup, observer=_show
-    )
+    names = VENUE_NAMES[: len(url)] if len(url) > 1 else ("",)
+    remotes = {name: HttpVenue(u, k, s, clock=clock) for name, u, k, s in zip(names, url, key, secret, strict=True)}
+    venues = {name: _Echo(remote, name) for name, remote in remotes.items()}
+    options = {"warmup": warmup, "observer": _show}
+    if len(url) > 1:
+        wiring = {name: (venues[name], HttpFeed(api=remote.api)) for name, remote in remotes.items()}
+        runner = LiveRunner.across(instance, wiring, market, interval, clock, currency, **options)
+    else:
+        remote = remotes[""]
+        runner = LiveRunner(
+            instance, venues[""], HttpFeed(api=remote.api), market, interval, clock, currency, **options
+        )
     shown = ", ".join(f"{k}={v}" for k, v in instance.params.items())
-    print(
-        f"paper {cls.__name__}({shown}) on {', '.join(runner.markets)} {interval}, account {remote.account} at {url}",
-        flush=True,
+    where = ", ".join(
+        f"{f'venue {name}: ' if name else ''}account {remote.account} at {u}"
+        for (name, remote), u in zip(remotes.items(), url, strict=True)
     )
+    print(f"paper {cls.__name__}({shown}) on {', '.join(runner.markets)} {interval}, {where}", flush=True)
     stop = threading.Event()
     restore = _stop_on_signals(stop)  # before init: a strategy may place orders there
     timer = threading.Timer(duration, stop.set) if duration is not None else None
@@ -98,15 +127,20 @@ def paper(
         if timer is not None:
             timer.cancel()
         if cancel_on_exit:
-            _cancel_open(venue)
-        _summary(runner, venue, start_equity, currency)
+            for venue in venues.values():
+                _cancel_open(venue)
+        _summary(runner, list(venues.values()), start_equity, currency)
+
+
+VENUE_NAMES = tuple("abcdefghijklmnopqrstuvwxyz")
 
 
 class _Echo:
     """The strategy's venue, printing each order it places or cancels and remembering the ids."""
 
-    def __init__(self, venue: Any) -> None:
+    def __init__(self, venue: Any, name: str = "") -> None:
         self._venue = venue
+        self.prefix = f"[{name}] " if name else ""  # on each line of a run with several venues
         self.placed: list[int] = []
         self.lists: list[int] = []
 
@@ -120,7 +154,7 @@ class _Echo:
     def place_order(self, market, side, type, price=None, quantity=None, **options):
         view = self._venue.place_order(market, side, type, price, quantity, **options)
         self.placed.append(view.id)
-        _order_line("order", view)
+        _order_line(self.prefix + "order", view)
         return view
 
     def place_oco(self, *args, **options):
@@ -131,26 +165,26 @@ class _Echo:
 
     def _list(self, kind: str, view):
         self.lists.append(view.id)
-        print(f"{kind} list {view.id} {view.market} {view.quantity} {view.status}", flush=True)
+        print(f"{self.prefix}{kind} list {view.id} {view.market} {view.quantity} {view.status}", flush=True)
         for order in view.orders:
             self.placed.append(order.id)
-            _order_line("  order", order)
+            _order_line(self.prefix + "  order", order)
         return view
 
     def cancel_order(self, order_id: int):
         view = self._venue.cancel_order(order_id)
-        _order_line("cancel", view)
+        _order_line(self.prefix + "cancel", view)
         return view
 
     def cancel_order_list(self, list_id: int):
         view = self._venue.cancel_order_list(list_id)
-        print(f"cancel list {view.id} {view.market} {view.status}", flush=True)
+        print(f"{self.prefix}cancel list {view.id} {view.market} {view.status}", flush=True)
         return view
 
     def cancel_all_orders(self, market: str):
         views = self._venue.cancel_all_orders(market)
         for view in views:
-            _order_line("cancel", view)
+            _order_line(self.prefix + "cancel", view)
         return views
 
 
@@ -179,7 +213,8 @@ def _show(kind: str, item: Any) -> None:
         line = f"refused in {where}: {error.code}: {error.message}"
     else:
         line = f"{kind} {item}"
-    print(line, flush=True)
+    venue = getattr(item, "venue", "")  # bars and fills of a run with several venues
+    print(f"[{venue}] {line}" if venue else line, flush=True)
 
 
 def _cancel_open(venue: _Echo) -> None:
@@ -190,17 +225,17 @@ def _cancel_open(venue: _Echo) -> None:
                 venue.cancel_order_list(list_id)
         open_ids = {view.id for view in venue.open_orders()} | {view.id for view in venue.conditional_orders()}
     except SpotlabError as error:
-        print(f"could not cancel this run's orders: {error.code}: {error.message}", flush=True)
+        print(f"{venue.prefix}could not cancel this run's orders: {error.code}: {error.message}", flush=True)
         return
     for order_id in venue.placed:
         if order_id in open_ids:
             try:
                 venue.cancel_order(order_id)
             except SpotlabError as error:  # it closed meanwhile
-                print(f"could not cancel order {order_id}: {error.code}: {error.message}", flush=True)
+                print(f"{venue.prefix}could not cancel order {order_id}: {error.code}: {error.message}", flush=True)
 
 
-def _summary(runner, venue: _Echo, start_equity: Decimal | None, currency: str) -> None:
+def _summary(runner, venues: list[_Echo], start_equity: Decimal | None, currency: str) -> None:
     fees = sum((fill.fee for fill in runner.fills if fill.fee_asset == currency), Decimal(0))
     try:
         if start_equity is None:
@@ -213,7 +248,7 @@ def _summary(runner, venue: _Echo, start_equity: Decimal | None, currency: str) 
         money = f"equity unavailable ({error.code})"
     print(
         f"summary: {runner.polls} polls, {runner.bars_delivered} bars, "
-        f"{len(venue.placed)} orders, {len(runner.fills)} fills, fees {fees} {currency}, "
+        f"{sum(len(venue.placed) for venue in venues)} orders, {len(runner.fills)} fills, fees {fees} {currency}, "
         f"{len(runner.refusals)} refusals; {money}",
         flush=True,
     )

@@ -17,9 +17,11 @@ D = Decimal
 
 
 def test_the_registry_names_every_builtin():
-    """The issue's list: buy and hold, DCA, momentum, range, breakout, swing, scalping, arbitrage."""
+    """The issue's list: buy and hold, DCA, momentum, range, breakout, swing, scalping, arbitrage (triangular,
+    and between two exchanges)."""
     assert list(STRATEGIES) == [
         "buy_and_hold", "dca", "swing", "momentum", "range_trading", "breakout", "scalping", "triangular_arbitrage",
+        "cross_arbitrage",
     ]  # fmt: skip
     for name, cls in STRATEGIES.items():
         assert issubclass(cls, Strategy) and "Idea" in sys.modules[cls.__module__].__doc__, name  # its idea, written

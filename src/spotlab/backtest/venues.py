@@ -118,5 +118,8 @@ class DelayedVenue:
     def balances(self):
         return self._venue.balances()
 
+    def order_book(self, market: str, depth: int = 10):
+        return self._venue.order_book(market, depth)  # a read: answered now, not delayed
+
     def market_spec(self, market: str):
         return self._venue.market_spec(market)

@@ -21,6 +21,11 @@ Invariants
 - Parameters are checked when the strategy is built (``spotlab.strategy.params``).
 - With order latency (a backtest option), order methods return ``None``: the order reaches
   the exchange later; follow it through ``on_fill`` and ``open_orders``.
+- Several venues (``LiveRunner.across``): each has a name (``self.venue_names``, the main one
+  first) and its own account, balances, orders and bars (``self.data_of(name)``). Order, balance
+  and market-rule methods take ``venue=name`` (default: the main venue); ``self.data`` and
+  indicators are the main venue's; bars and fills carry their venue's name. Money never moves
+  between venues by itself. A single-venue run has one venue, named ``main``.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from spotlab.clock import Clock, datetime_to_ns, ns_to_datetime
+from spotlab.core.markets import MarketSpec
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.exchange.views import Balance, OrderListView, OrderView
+from spotlab.exchange.views import Balance, BookView, OrderListView, OrderView
 from spotlab.risk.sizing import DEFAULT_RISK_PERCENT, PositionSize, position_size
 from spotlab.strategy import params as _params
 from spotlab.strategy.data import Bar, IndicatorSeries, MarketData, StrategyFill, indicator_inputs
@@ -52,6 +58,25 @@ class StrategyContext:
     timers: Timers
     report_currency: str
     value_in: Callable[[str], Decimal]  # the account's equity in an asset, at the last closes
+    venues: Mapping[str, Venue] | None = None  # name -> venue, the main first; default {main_venue: venue}
+    venue_data: Mapping[str, Mapping[str, MarketData]] | None = None  # name -> its data; default {main: data}
+    main_venue: str = "main"
+
+    def __post_init__(self) -> None:
+        if self.venues is None:
+            self.venues = {self.main_venue: self.venue}
+        if self.venue_data is None:
+            self.venue_data = {self.main_venue: self.data}
+        if (
+            self.venues.get(self.main_venue) is not self.venue
+            or self.venue_data.get(self.main_venue) is not self.data
+            or set(self.venue_data) != set(self.venues)
+        ):
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"venues {list(self.venues)} and venue data {list(self.venue_data)} must name the same venues, "
+                f"the main one ({self.main_venue!r}) being the context's venue and data",
+            )
 
 
 class Strategy:
@@ -95,11 +120,13 @@ class Strategy:
                 f"{type(self).__name__} is already attached to a run; build a new instance for each run",
             )
         self._context = context
+        self._main_venue = context.main_venue
 
     def bar_closed(self, bar: Bar) -> None:
-        """Feed the indicators of ``bar``'s market, then call ``on_bar``."""
-        for series in self._indicators.get(bar.market, ()):
-            series._update(bar)
+        """Feed the indicators of ``bar``'s market (bars of the main venue only), then call ``on_bar``."""
+        if not bar.venue or bar.venue == self._main_venue:
+            for series in self._indicators.get(bar.market, ()):
+                series._update(bar)
         self.on_bar(bar)
 
     @property
@@ -128,7 +155,32 @@ class Strategy:
 
     @property
     def data(self) -> Mapping[str, MarketData]:
+        """The main venue's closed bars, by market."""
         return self.context.data
+
+    @property
+    def venue_names(self) -> tuple[str, ...]:
+        """The names of the run's venues, the main one first (``("main",)`` with one venue)."""
+        return tuple(self.context.venues)
+
+    def data_of(self, venue: str | None = None) -> Mapping[str, MarketData]:
+        """The closed bars of ``venue`` (default: the main venue), by market."""
+        if venue is None:
+            return self.context.data
+        self._venue(venue)  # UNKNOWN venue -> INVALID_ARGUMENT
+        return self.context.venue_data[venue]
+
+    def _venue(self, name: str | None) -> Venue:
+        """The venue named ``name`` (None: the main one)."""
+        context = self.context
+        if name is None:
+            return context.venue
+        venue = context.venues.get(name) if isinstance(name, str) else None
+        if venue is None:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT, f"no venue {name!r} in this run; its venues: {', '.join(context.venues)}"
+            )
+        return venue
 
     @property
     def now(self) -> datetime:
@@ -188,11 +240,13 @@ class Strategy:
     # -- orders -------------------------------------------------------------------------------
 
     def buy(self, market: str, quantity=None, *, price=None, quote_quantity=None, **options) -> OrderView | None:
-        """A market buy (``quantity`` or ``quote_quantity``), or a limit buy when ``price`` is given."""
+        """A market buy (``quantity`` or ``quote_quantity``), or a limit buy when ``price`` is given
+        (``venue=name`` in ``options``: on that venue; default the main one)."""
         return self._simple(market, "buy", quantity, price, quote_quantity, options)
 
     def sell(self, market: str, quantity=None, *, price=None, quote_quantity=None, **options) -> OrderView | None:
-        """A market sell (``quantity`` or ``quote_quantity``), or a limit sell when ``price`` is given."""
+        """A market sell (``quantity`` or ``quote_quantity``), or a limit sell when ``price`` is given
+        (``venue=name`` in ``options``: on that venue; default the main one)."""
         return self._simple(market, "sell", quantity, price, quote_quantity, options)
 
     def _simple(self, market, side, quantity, price, quote_quantity, options):
@@ -200,35 +254,49 @@ class Strategy:
             options["quote_quantity"] = quote_quantity
         return self.place_order(market, side, "limit" if price is not None else "market", price, quantity, **options)
 
-    def place_order(self, market: str, side: str, type: str, price=None, quantity=None, **options) -> OrderView | None:
+    def place_order(
+        self, market: str, side: str, type: str, price=None, quantity=None, *, venue: str | None = None, **options
+    ) -> OrderView | None:
         """Any order type the exchange takes (limit, market, limit_maker, stop_loss[_limit],
-        take_profit[_limit], trailing_stop) with ``Exchange.place_order``'s options."""
+        take_profit[_limit], trailing_stop) with ``Exchange.place_order``'s options, on ``venue``
+        (a name; default the main venue)."""
         if options.get("client_order_id") is None:
             options["client_order_id"] = self._next_client_id()
-        return self.context.venue.place_order(market, side, type, price, quantity, **options)
+        target = self.context.venue if venue is None else self._venue(venue)
+        return target.place_order(market, side, type, price, quantity, **options)
 
-    def place_oco(self, market: str, quantity, take_profit_price, stop_price, **options) -> OrderListView | None:
-        return self.context.venue.place_oco(market, quantity, take_profit_price, stop_price, **options)
+    def place_oco(
+        self, market: str, quantity, take_profit_price, stop_price, *, venue: str | None = None, **options
+    ) -> OrderListView | None:
+        return self._venue(venue).place_oco(market, quantity, take_profit_price, stop_price, **options)
 
     def place_bracket(
-        self, market: str, quantity, entry_price, take_profit_price, stop_price, **options
+        self, market: str, quantity, entry_price, take_profit_price, stop_price, *, venue: str | None = None, **options
     ) -> OrderListView | None:
-        return self.context.venue.place_bracket(market, quantity, entry_price, take_profit_price, stop_price, **options)
+        return self._venue(venue).place_bracket(market, quantity, entry_price, take_profit_price, stop_price, **options)
 
-    def cancel(self, order_id: int) -> OrderView | None:
-        return self.context.venue.cancel_order(order_id)
+    def cancel(self, order_id: int, *, venue: str | None = None) -> OrderView | None:
+        return self._venue(venue).cancel_order(order_id)
 
-    def cancel_order_list(self, list_id: int) -> OrderListView | None:
-        return self.context.venue.cancel_order_list(list_id)
+    def cancel_order_list(self, list_id: int, *, venue: str | None = None) -> OrderListView | None:
+        return self._venue(venue).cancel_order_list(list_id)
 
-    def cancel_all(self, market: str) -> list[OrderView] | None:
-        return self.context.venue.cancel_all_orders(market)
+    def cancel_all(self, market: str, *, venue: str | None = None) -> list[OrderView] | None:
+        return self._venue(venue).cancel_all_orders(market)
 
-    def open_orders(self, market: str | None = None) -> list[OrderView]:
-        return self.context.venue.open_orders(market)
+    def open_orders(self, market: str | None = None, *, venue: str | None = None) -> list[OrderView]:
+        return self._venue(venue).open_orders(market)
 
-    def conditional_orders(self, market: str | None = None) -> list[OrderView]:
-        return self.context.venue.conditional_orders(market)
+    def conditional_orders(self, market: str | None = None, *, venue: str | None = None) -> list[OrderView]:
+        return self._venue(venue).conditional_orders(market)
+
+    def order_book(self, market: str, depth: int = 10, *, venue: str | None = None) -> BookView:
+        """``market``'s aggregated book on ``venue`` (default the main one): ``depth`` levels a side, best first."""
+        return self._venue(venue).order_book(market, depth)
+
+    def market_spec(self, market: str, *, venue: str | None = None) -> MarketSpec:
+        """``market``'s rules (tick, lot, minimums, fees) on ``venue`` (default the main one)."""
+        return self._venue(venue).market_spec(market)
 
     def _next_client_id(self) -> str:
         self._client_ids += 1
@@ -236,17 +304,19 @@ class Strategy:
 
     # -- the account ----------------------------------------------------------------------------
 
-    def balance(self, asset: str) -> Balance:
-        """The account's balance of ``asset`` (zero if never touched)."""
-        return self.context.venue.balances().get(asset, Balance(Decimal(0), Decimal(0)))
+    def balance(self, asset: str, *, venue: str | None = None) -> Balance:
+        """The account's balance of ``asset`` on ``venue`` (default the main one; zero if never touched)."""
+        target = self.context.venue if venue is None else self._venue(venue)
+        return target.balances().get(asset, Balance(Decimal(0), Decimal(0)))
 
-    def position(self, market: str) -> Decimal:
-        """The base asset of ``market`` held (available + locked): spot positions are what you own."""
-        spec = self.context.venue.market_spec(market)
-        return self.balance(spec.base.code).total
+    def position(self, market: str, *, venue: str | None = None) -> Decimal:
+        """The base asset of ``market`` held on ``venue`` (available + locked): spot positions are what you own."""
+        spec = self._venue(venue).market_spec(market)
+        return self.balance(spec.base.code, venue=venue).total
 
     def equity(self, asset: str | None = None) -> Decimal:
-        """Everything the account holds, valued at the last closes in ``asset`` (default: the report currency)."""
+        """Everything the account holds, valued at the last closes in ``asset`` (default: the report currency);
+        with several venues, the runner's valuation (``LiveRunner``: every venue's balances added up)."""
         return self.context.value_in(asset or self.context.report_currency)
 
     def position_size(
@@ -258,14 +328,16 @@ class Strategy:
         equity = self.equity(spec.quote.code).quantize(spec.quote.unit, rounding=ROUND_DOWN)
         return position_size(spec, equity, entry, stop, risk_percent)
 
-    def round_price(self, market: str, price: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
-        """``price`` on ``market``'s tick (down by default)."""
-        tick = self.context.venue.market_spec(market).tick_size
+    def round_price(
+        self, market: str, price: Decimal, rounding: str = ROUND_DOWN, *, venue: str | None = None
+    ) -> Decimal:
+        """``price`` on ``market``'s tick (down by default; the tick of ``venue``, default the main one)."""
+        tick = self._venue(venue).market_spec(market).tick_size
         return (price / tick).to_integral_value(rounding=rounding) * tick
 
-    def round_quantity(self, market: str, quantity: Decimal) -> Decimal:
-        """``quantity`` down to ``market``'s lot."""
-        lot = self.context.venue.market_spec(market).lot_size
+    def round_quantity(self, market: str, quantity: Decimal, *, venue: str | None = None) -> Decimal:
+        """``quantity`` down to ``market``'s lot (on ``venue``, default the main one)."""
+        lot = self._venue(venue).market_spec(market).lot_size
         return (quantity / lot).to_integral_value(rounding=ROUND_DOWN) * lot
 
     def __repr__(self) -> str:

@@ -42,6 +42,7 @@ class Bar:
     low: Decimal
     close: Decimal
     volume: Decimal  # base asset
+    venue: str = ""  # the venue's name in a run with several venues (``LiveRunner.across``), else ""
 
 
 class MarketData:
@@ -214,3 +215,4 @@ class StrategyFill:
     fee_asset: str
     role: str  # "maker" or "taker"
     time_ns: int
+    venue: str = ""  # the venue's name in a run with several venues (``LiveRunner.across``), else ""

@@ -51,7 +51,7 @@ from spotlab.clock import Clock, WallClock
 from spotlab.core.markets import Asset, MarketSpec
 from spotlab.core.units import parse_decimal
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.exchange.views import Balance, Fill, OrderListView, OrderView
+from spotlab.exchange.views import Balance, BookView, Fill, OrderListView, OrderView
 from spotlab.strategy.venue import Amount
 
 CONDITIONAL_TYPES = frozenset({"stop_loss", "stop_loss_limit", "take_profit", "take_profit_limit", "trailing_stop"})
@@ -263,6 +263,16 @@ def order_list_view(data: Mapping[str, Any], account: str, duplicate: bool = Fal
     )
 
 
+def book_view(data: Mapping[str, Any]) -> BookView:
+    """A ``BookPublic`` answer as the exchange's ``BookView``."""
+    return BookView(
+        symbol(data["market"]),
+        [(Decimal(price), Decimal(quantity)) for price, quantity in data["bids"]],
+        [(Decimal(price), Decimal(quantity)) for price, quantity in data["asks"]],
+        data["sequence"],
+    )
+
+
 def market_spec(data: Mapping[str, Any], assets: Mapping[str, Asset]) -> MarketSpec:
     """A ``MarketPublic`` answer as a ``MarketSpec`` (assets from ``assets``, else inferred: see the docstring)."""
     rules = {name: Decimal(data[name]) for name in ("tick_size", "lot_size", "min_quantity", "min_notional")}
@@ -403,6 +413,13 @@ class HttpVenue:
             _, answer = self.api.request("GET", f"/v1/markets/{market_id(market)}", signed=False)
             self._specs[key] = market_spec(answer, self._assets)
         return self._specs[key]
+
+    def order_book(self, market: str, depth: int = 10) -> BookView:
+        """``GET /v1/markets/{market}/book`` (public; ``depth`` 1 to 1000 levels a side)."""
+        _, answer = self.api.request(
+            "GET", f"/v1/markets/{market_id(market)}/book", {"depth": int(depth)}, signed=False
+        )
+        return book_view(answer)
 
     def close(self) -> None:
         self.api.close()

@@ -6,7 +6,8 @@ only in the venue (and the clock) they are wired to, never in ``if backtest:`` b
 Invariants
 - A venue acts for ONE account, fixed when it is built: a strategy cannot name another account.
 - The protocol holds only what the REST API offers too (orders, order lists, cancels, the
-  account's balances and orders, market rules), so a later ``HttpVenue`` fits it unchanged.
+  account's balances and orders, market rules, a market's aggregated book), so ``HttpVenue``
+  fits it unchanged.
 - Refusals are the exchange's own ``SpotlabError`` s, raised to the caller unchanged.
 - Amounts and prices are ``Decimal`` (or ``int``/``str``); answers are the exchange's views.
 """
@@ -18,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from spotlab.core.markets import MarketSpec
 from spotlab.exchange.service import Exchange
-from spotlab.exchange.views import Balance, OrderListView, OrderView
+from spotlab.exchange.views import Balance, BookView, OrderListView, OrderView
 
 Amount = Decimal | int | str
 
@@ -74,6 +75,9 @@ class Venue(Protocol):
 
     def market_spec(self, market: str) -> MarketSpec: ...
 
+    def order_book(self, market: str, depth: int = 10) -> BookView:
+        """The market's aggregated depth, ``depth`` levels a side, best first (public: any account sees it)."""
+
 
 class ExchangeVenue:
     """A ``Venue`` over an in-process ``Exchange`` (backtests now; paper trading on the simulated market)."""
@@ -125,6 +129,9 @@ class ExchangeVenue:
 
     def market_spec(self, market: str) -> MarketSpec:
         return self._exchange.market_spec(market)
+
+    def order_book(self, market: str, depth: int = 10) -> BookView:
+        return self._exchange.order_book(market, depth)
 
     def __repr__(self) -> str:
         return f"ExchangeVenue({self._exchange!r}, account={self._account!r})"

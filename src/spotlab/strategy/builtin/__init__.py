@@ -3,6 +3,7 @@
 from spotlab.strategy.builtin.arbitrage import TriangularArbitrage
 from spotlab.strategy.builtin.breakout import Breakout
 from spotlab.strategy.builtin.buy_and_hold import BuyAndHold
+from spotlab.strategy.builtin.cross_arbitrage import CrossExchangeArbitrage
 from spotlab.strategy.builtin.dca import DCA, DcaSummary
 from spotlab.strategy.builtin.momentum import Momentum
 from spotlab.strategy.builtin.range_trading import RangeTrading
@@ -18,6 +19,7 @@ STRATEGIES = {
     "breakout": Breakout,
     "scalping": Scalping,
     "triangular_arbitrage": TriangularArbitrage,
+    "cross_arbitrage": CrossExchangeArbitrage,
 }
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "STRATEGIES",
     "Breakout",
     "BuyAndHold",
+    "CrossExchangeArbitrage",
     "DcaSummary",
     "Momentum",
     "RangeTrading",

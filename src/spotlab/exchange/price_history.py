@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from spotlab.clock import ns_to_datetime
 from spotlab.core.events import Event, OrderFilled
 from spotlab.core.markets import Asset, MarketSpec
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.portfolio import conversion_path, convert
+
+_WIDE = Context(prec=50)
 
 
 class PriceHistory:
@@ -62,6 +64,22 @@ class PriceHistory:
                 prices[market] = self._specs[market].price(self._ticks[market][index - 1])
         return prices
 
+    def _price(self, market: str, time_ns: int) -> Decimal | None:
+        times = self._times.get(market)
+        index = bisect.bisect_right(times, time_ns) if times else 0
+        return self._specs[market].price(self._ticks[market][index - 1]) if index else None
+
+    def _direct(self, asset: str, currency: str, amount: Decimal, time_ns: int) -> Decimal | None:
+        """One hop, when ``asset/currency`` (or ``currency/asset``) has a price then: the path the search would
+        take first anyway (one hop is the fewest), without building every market's price."""
+        price = self._price(f"{asset}/{currency}", time_ns) if f"{asset}/{currency}" in self._specs else None
+        if price is not None:
+            return _WIDE.multiply(amount, price)
+        price = self._price(f"{currency}/{asset}", time_ns) if f"{currency}/{asset}" in self._specs else None
+        if price is not None:
+            return _WIDE.divide(amount, price)
+        return None
+
     def value(self, asset: str, amount: Decimal, time_ns: int, currency: str) -> Decimal:
         """``amount`` of ``asset`` in ``currency`` at ``time_ns`` (see the module docstring)."""
         target = self._assets.get(currency)
@@ -69,6 +87,9 @@ class PriceHistory:
             raise SpotlabError(ErrorCode.UNKNOWN_ASSET, f"unknown currency {currency!r}", asset=currency)
         if asset == currency:
             return amount.quantize(target.unit, rounding=ROUND_HALF_EVEN)
+        direct = self._direct(asset, currency, amount, time_ns)
+        if direct is not None:
+            return direct.quantize(target.unit, rounding=ROUND_HALF_EVEN)
         prices = self.prices_at(time_ns)
         path = conversion_path(asset, currency, prices, self._specs)
         if path is None:

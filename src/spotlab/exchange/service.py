@@ -572,6 +572,22 @@ class Exchange:
     def _track(self, account: str) -> None:
         self._records.track(account, lambda: (self._engine.seq, self._index), self.wait_durable, lambda: self.events())
 
+    def tax_report(self, account: str, year: int, method: str = "fifo", currency: str = "USD", **options: Any) -> Any:
+        """The account's tax report for ``year`` (``spotlab.tax.report.TaxReport``: iterate it for the lines,
+        each with ``asset``, ``quantity``, ``date_acquired``, ``date_sold``, ``proceeds``, ``cost_basis``,
+        ``gain`` and ``term``). ``method``: fifo, lifo, hifo, specific (with ``select=``) or uk. Every event is
+        valued in ``currency`` at the exchange's own prices of its moment (``price_history``), multi-hop."""
+        from spotlab.tax import tax_report  # the tax package is only loaded when a report is asked for
+
+        self.asset_spec(currency)  # UNKNOWN_ASSET
+        fills, transfers = self.account_history(account)
+        history = self.price_history()
+
+        def value(asset: str, amount: Decimal, time_ns: int) -> Decimal:
+            return history.value(asset, amount, time_ns, currency)
+
+        return tax_report(fills, transfers, value, year=year, method=method, currency=currency, **options)
+
     def price_history(self) -> PriceHistory:
         """Every market's trades through time, read from the log (``spotlab.exchange.price_history``): what an
         asset was worth in a currency at any past moment, multi-hop."""

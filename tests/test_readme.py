@@ -50,6 +50,8 @@ def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     assert "201 whsec_" in out and "422 INVALID_ARGUMENT {'position': 8}" in out
     assert "neutral ['trend', 'long_trend', 'rsi', 'macd']" in out and "BTC-USDT 1290.00000000 USDT" in out
     assert "9842.83326531 49 97.79504859" in out and "-1.57% vs buy and hold 9.46%" in out  # the backtest
+    assert "BTC/USD closed 1.00000 38000.000 42600.000 4277.60000000" in out and "breakout 1 1.0" in out
+    assert "BTC 0.60000 2021-02-05 2022-02-05 24501.60 22891.20 1610.40 short" in out  # the tax report
     assert "{'period': 12} -0.98%" in out and (tmp_path / "ema-report" / "report.html").stat().st_size > 100_000
 
 

@@ -103,3 +103,15 @@ def test_strategies_lists_every_builtin_with_its_parameters():
     for name in ("buy_and_hold", "dca", "swing", "momentum", "range_trading", "breakout", "scalping",
                  "triangular_arbitrage", "take_profit_percent"):  # fmt: skip
         assert name in result.stdout
+
+
+def test_a_backtest_replays_trades_inside_the_bars_where_the_data_has_them(tmp_path):
+    out = tmp_path / "out.json"
+    xrp = DATA / "freqtrade"
+    result = run("backtest", "--strategy", "swing", "--market", "ETH/BTC", "--data", str(xrp / "XRP_ETH-1m.csv"),
+                 "--trades", str(xrp / "XRP_ETH-trades.csv"), "--interval", "1m", "--param", "fast=5",
+                 "--param", "slow=20", "--balance", "BTC=1", "--currency", "BTC", "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr  # XRP/ETH's prices played as ETH/BTC: any market's tape works
+    assert json.loads(out.read_text())["metrics"]["trades"] >= 1
+    bad = run("backtest", *SWING, "--trades", SOL, "--interval", "1h")
+    assert bad.returncode == 2 and "holds candles, not trades" in bad.stderr

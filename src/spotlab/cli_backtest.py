@@ -97,14 +97,24 @@ def backtest(
     ] = None,
     json_out: JsonOut = None,
     data_dir: DataDir = None,
+    trades: Annotated[
+        list[Path],
+        typer.Option(
+            help="A trades file per --market (same order) to replay inside its bars, where the data has them."
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Backtest a built-in strategy through the real matching engine, fees and risk guards."""
-    from spotlab.backtest import run_backtest
+    from spotlab.backtest import run_backtest, trades_from_file
 
     cls, bars, balances, params, options = _inputs(
         strategy, market, data, interval, start, end, balance, param, currency, spread_bps, path, latency_bars, risk,
         data_dir,
     )  # fmt: skip
+    if trades:
+        if len(trades) != len(bars):
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{len(trades)} --trades for {len(bars)} --market(s)")
+        options["trades"] = {market: trades_from_file(path) for market, path in zip(bars, trades, strict=True)}
     result = run_backtest(cls(**params), bars, balances, progress=True, **options)
     _show_run(result)
     if report is not None:

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from spotlab.backtest import FillModel
+from spotlab.backtest import FillModel, run_backtest
+from spotlab.core.markets import Asset, MarketSpec
 from tests.backtest.support import HOUR_NS, T0, Scripted, run
 
 D = Decimal
@@ -181,3 +182,49 @@ def test_a_bracket_entered_and_stopped_out_within_one_bar_sells_into_the_ladder(
     assert exit_.price == D("95.95")  # the best bid around the 96.00 print (half spread 4.8 -> 5 ticks)
     [trip] = result.trades
     assert trip.pnl < 0
+
+
+@pytest.mark.parametrize(
+    ("trades", "exit_kind"),
+    [
+        ([(10, "101"), (20, "104"), (30, "96"), (40, "100")], "take-profit"),  # the high traded first
+        ([(10, "99"), (20, "96"), (30, "104"), (40, "100")], "stop"),  # the low traded first
+    ],
+)
+def test_where_the_data_has_trades_they_decide_the_order_inside_the_bar_not_the_path(trades, exit_kind):
+    """The same bar (100, 104, 96, 100) and the path setting that fires the take-profit; the bar's real trades
+    (at minutes 10, 20, 30 and 40 of its hour) say which exit really came first."""
+    model = FillModel(depth_quantity=D("0.5"), spread_bps=D(20), level_step_bps=D(2), path="open-high-low-close")
+
+    def protect(strategy, bar):
+        strategy.place_oco("TST/USDT", D(1), take_profit_price=D(103), stop_price=D(97))
+
+    minute = 60_000_000_000
+    replayed = [(T0 + HOUR_NS + m * minute, D(p)) for m, p in trades]
+    result = run(Scripted({0: protect}), [(100, 100, 100, 100), (100, 104, 96, 100)],
+                 balances={"USDT": D(1000), "TST": D(1)}, model=model, trades={"TST/USDT": replayed})  # fmt: skip
+    roles = {f.role for f in result.fills}
+    assert roles == ({"maker"} if exit_kind == "take-profit" else {"taker"})
+    assert result.fills[0].time_ns == T0 + HOUR_NS + 20 * minute  # at the trade's own time (the second trade)
+
+
+def test_trades_load_from_a_trades_file_and_replay_the_real_xrp_eth_tape():
+    from spotlab.backtest import bars_from_file, trades_from_file
+    from tests.shared_data import DATA
+
+    bars = bars_from_file(DATA / "freqtrade" / "XRP_ETH-1m.csv", "XRP/ETH", "1m")
+    trades = trades_from_file(DATA / "freqtrade" / "XRP_ETH-trades.csv")
+    assert len(trades) == 12_477 and trades[0] == (1_570_752_011_620_000_000, D("0.00141342"))
+    spec = MarketSpec("XRP/ETH", Asset("XRP", 8), Asset("ETH", 8), D("0.00000001"), D("1"), D("1"), D("0.0001"),
+                      D("0.001"), D("0.001"))  # fmt: skip
+
+    def rest(strategy, bar):
+        strategy.buy("XRP/ETH", D(100), price=bar.close - D("0.00000500"))  # a bid below: filled when traded through
+
+    result = run_backtest(Scripted({5: rest}), {"XRP/ETH": bars}, {"ETH": D(10)}, markets=[spec],
+                          report_currency="ETH", progress=False, trades={"XRP/ETH": trades})  # fmt: skip
+    result.exchange.check_invariants()
+    [fill] = result.fills
+    later = [p for t, p in trades if t > bars[5].close_time_ns]
+    assert fill.role == "maker" and fill.price == bars[5].close - D("0.00000500")
+    assert min(later) < fill.price  # a real trade went through the bid

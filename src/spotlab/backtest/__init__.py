@@ -6,9 +6,17 @@ pyarrow tables and candle files) with a ``FillModel`` (``fill_model``) and retur
 at the API layer (``spotlab.exchange.risk``), not inside ``Exchange``.
 """
 
-from spotlab.backtest.bars import bars_from_datastore, bars_from_file, bars_from_table
+from spotlab.backtest.bars import bars_from_datastore, bars_from_file, bars_from_table, trades_from_file
 from spotlab.backtest.fill_model import FillModel
 from spotlab.backtest.result import BacktestResult
 from spotlab.backtest.runner import run_backtest
 
-__all__ = ["BacktestResult", "FillModel", "bars_from_datastore", "bars_from_file", "bars_from_table", "run_backtest"]
+__all__ = [
+    "BacktestResult",
+    "FillModel",
+    "bars_from_datastore",
+    "bars_from_file",
+    "bars_from_table",
+    "run_backtest",
+    "trades_from_file",
+]

@@ -108,3 +108,17 @@ def _plain(value: Decimal) -> Decimal:
     if value == value.to_integral_value():
         return value.quantize(Decimal(1))
     return value.normalize()
+
+
+def trades_from_file(path: str | Path, fmt: str | None = None) -> list[tuple[int, Decimal]]:
+    """Trades as ``(time_ns, price)``, oldest first, from a trades file ``spotlab data import`` reads (CSV or CCXT
+    JSON), for ``run_backtest(trades=...)``."""
+    path = Path(path)
+    fmt = fmt or formats.detect_format(path)
+    if formats.kind_of(fmt) != "trades":
+        raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{path} holds candles, not trades ({fmt})")
+    parsed = formats.read(fmt, path, None)
+    table = parsed.table.sort_by("time")
+    times = table.column("time").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_pylist()
+    prices = [_plain(_decimal(v)) for v in table.column("price").to_pylist()]
+    return list(zip(times, prices, strict=True))

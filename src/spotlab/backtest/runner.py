@@ -102,6 +102,7 @@ def run_backtest(
     markets: Iterable[MarketSpec] | Catalogue | str | Path | None = None,
     risk_profile: RiskProfile | None = None,
     warmup: Mapping[str, Sequence[Bar]] | None = None,
+    trades: Mapping[str, Sequence[tuple[int, Decimal]]] | None = None,
     progress: bool = True,
     print_every_point: bool = False,
 ) -> BacktestResult:
@@ -113,7 +114,10 @@ def run_backtest(
     clock is the backtest's, so "today" is the simulated UTC day. ``warmup``: bars from before the run
     (market -> bars closing by its first bar's open) that the strategy sees as history: its data and
     indicators start from them, so indicators are warm at the first bar; nothing trades on them.
-    ``progress``: a progress bar on stderr. ``print_every_point``: play every point of every bar on the
+    ``trades``: where the data has them, a market's trades as ``(time_ns, price)``, oldest first: a bar
+    with trades walks its trades' prices at their own times instead of the four-point path (the bar
+    still sets the ladder's depth); a bar without trades keeps the path. ``progress``: a progress bar on
+    stderr. ``print_every_point``: play every point of every bar on the
     engine, even where the strategy has nothing a print could fill or trigger (the full path: slower, the
     same records but for the numbering of ids; see "The fast path" in the module docstring).
     """
@@ -124,6 +128,8 @@ def run_backtest(
     series = {market: _bars(market, given, interval) for market, given in sorted(bars.items())}
     run = _Run(strategy, series, balances, fill_model or FillModel(), report_currency, _catalogue(markets))
     run.print_every_point = print_every_point
+    if trades:
+        run.use_trades(trades)
     if warmup:
         run.warm_up(warmup)
     if risk_profile is not None:
@@ -184,6 +190,7 @@ class _Run:
         for market, bars in series.items():
             self.valuer.set_close(market, bars[0].open)  # the only price known before the market prints
         self.print_every_point = False
+        self.trades: dict[str, list[tuple[int, Decimal]]] = {}  # market -> trades replayed inside its bars
         self._advance = _no_progress  # counts bars closed on the progress bar
         self._due: int | None = None  # the next timer's due time (read again after every strategy callback)
         self._owed: dict[str, tuple[Decimal, Decimal | None]] = {}  # market -> (point, point before) not printed
@@ -224,6 +231,23 @@ class _Run:
 
     # -- the schedule ------------------------------------------------------------------------
 
+    def use_trades(self, trades: Mapping[str, Sequence[tuple[int, Decimal]]]) -> None:
+        """Replay these markets' trades inside their bars (see ``run_backtest``)."""
+        for market, rows in trades.items():
+            if market not in self.series:
+                raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"trades for {market}, which this run lacks")
+            rows = list(rows)
+            for (t0, _), (t1, _) in zip(rows, rows[1:]):
+                if t1 < t0:
+                    raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{market}: trades must be oldest first")
+            for time_ns, price in rows:
+                if not isinstance(price, Decimal) or not isinstance(time_ns, int):
+                    raise SpotlabError(
+                        ErrorCode.INVALID_ARGUMENT, f"{market}: a trade is (time_ns int, price Decimal), got "
+                        f"{(time_ns, price)!r}",
+                    )  # fmt: skip
+            self.trades[market] = rows
+
     def _check_prices(self) -> None:
         """Refuse, before anything runs, a market whose lowest price is below one tick."""
         for market, bars in self.series.items():
@@ -249,6 +273,9 @@ class _Run:
     def _market_points(self, market: str, bars: list[Bar]) -> Iterator[tuple[int, Bar | tuple]]:
         """One market's four points per bar (``(at, (market, k, price, bar))``) and closes (``(at, bar)``)."""
         path = self.model.path
+        replayed = self.trades.get(market)
+        if replayed is not None:
+            return iter(sorted(_trade_entries(market, bars, replayed, path), key=_first))
         entries = (
             entry
             for bar in bars
@@ -271,6 +298,7 @@ class _Run:
             market, bars = next(iter(self.series.items()))
             if (
                 len(self.series) == 1
+                and not self.trades
                 and _in_order(bars)
                 and all(b.close_time_ns - b.open_time_ns >= 4000 for b in bars)
             ):
@@ -327,7 +355,8 @@ class _Run:
         for bar in closes:  # markets in name order (series is sorted)
             self.data[bar.market]._append(bar)
             self._callback("on_bar", self.strategy.bar_closed, bar)
-            self._deliver()
+            if self.pending:
+                self._deliver()
         self._record_equity(at)
 
     def _record_equity(self, at: int) -> None:
@@ -543,6 +572,25 @@ def _bar_entries(market: str, bar: Bar, prices: tuple[Decimal, ...]) -> tuple[tu
         (start + length * 3 // 4 // 1000 * 1000, (market, 3, prices[3], bar)),
         (bar.close_time_ns, bar),
     )
+
+
+def _trade_entries(market: str, bars: Sequence[Bar], trades: Sequence[tuple[int, Decimal]], path: str):
+    """A market's entries when its trades are replayed: each bar's trades (``open_time <= t < close_time``) at
+    their own times, the first as the bar's point 0; a bar without trades keeps the four-point path."""
+    index = 0
+    for bar in bars:
+        while index < len(trades) and trades[index][0] < bar.open_time_ns:
+            index += 1
+        inside = []
+        while index < len(trades) and trades[index][0] < bar.close_time_ns:
+            inside.append(trades[index])
+            index += 1
+        if not inside:
+            yield from _bar_entries(market, bar, intrabar_path(bar.open, bar.high, bar.low, bar.close, path))
+            continue
+        for k, (time_ns, price) in enumerate(inside):
+            yield (time_ns, (market, k, price, bar))
+        yield (bar.close_time_ns, bar)
 
 
 def _ticks(spec: MarketSpec, price: Decimal) -> int:

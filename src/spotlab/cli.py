@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import spotlab.cli_download  # noqa: F401  (registers ``spotlab data download``)
-from spotlab import cli_backtest, cli_demo, cli_journal, cli_paper
+from spotlab import cli_backtest, cli_demo, cli_journal, cli_paper, cli_tax
 from spotlab.cli_data import data_app
 from spotlab.errors import SpotlabError
 
@@ -28,6 +28,8 @@ cli_backtest.register(app)
 cli_demo.register(app)
 cli_paper.register(app)
 cli_journal.register(app)
+cli_tax.register(app)
+cli_tax.register_bench(bench_app)
 console = Console(width=max(Console().width, 120))
 
 
@@ -354,6 +356,108 @@ def bench_pending_stops(
     console.print(f"target: at most {figures['target_slowdown']:.0%} slower: {met}")
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
+@bench_app.command("backtest")
+def bench_backtest(
+    bars: Annotated[int, typer.Option(help="Synthetic 1-minute bars of the timed runs.")] = 200_000,
+    fast: Annotated[int, typer.Option(help="Fast SMA period.")] = 10,
+    slow: Annotated[int, typer.Option(help="Slow SMA period.")] = 30,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds, each timing every framework; median counts.")] = 3,
+    grid_bars: Annotated[int, typer.Option(help="Bars of each grid trial.")] = 20_000,
+    grid_size: Annotated[int, typer.Option(help="Parameter sets in the grid.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic bars.")] = 7,
+    competitors: Annotated[bool, typer.Option(help="Also time backtesting.py and backtrader.")] = True,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """An SMA crossover on 1-minute bars through the backtester vs backtesting.py and backtrader (targets: >= 50,000
+    bars/s, >= 10 x backtrader, >= 3 x backtesting.py), and a grid of parameter sets on one core and on two."""
+    import json
+
+    from spotlab.bench.backtest import Options, run
+    from spotlab.bench.engine import start_results
+
+    results = start_results(console)
+    results["backtest"] = figures = run(Options(bars, fast, slow, rounds, grid_bars, grid_size, seed, competitors))
+    title = f"SMA({fast})/SMA({slow}) crossover, {bars:,} 1-minute bars, median of {rounds} interleaved rounds"
+    table = Table(title=title)
+    for column in ("framework", "bars/s", "median s", "trades", "final equity", "spotlab is", "target", "met"):
+        table.add_column(column, justify="left" if column == "framework" else "right")
+    for row in figures["frameworks"]:
+        ratio = figures["ratios"].get(row["framework"])
+        if ratio is None:
+            target = figures["target_bars_per_second"]
+            shown = ("", f">= {target:,} bars/s", "yes" if figures["met_bars_per_second"] else "NO")
+        else:
+            shown = (f"{ratio['ratio']:g} x", f">= {ratio['target']:g} x", "yes" if ratio["met"] else "NO")
+        table.add_row(row["framework"], f"{row['bars_per_second']:,}", f"{row['median_seconds']:g}",
+                      str(row["trades"]), f"{row['final_equity']:,.2f}", *shown)  # fmt: skip
+    console.print(table)
+    for name, why in figures["skipped"].items():
+        console.print(f"{name} not timed: {why}", style="yellow", markup=False)
+    grid = figures["grid"]
+    table = Table(title=f"grid_search: {grid['parameter_sets']} parameter sets x {grid['bars']:,} bars")
+    for column in ("workers", "wall s", "CPU s", "CPU / wall", "bars/s"):
+        table.add_column(column, justify="right")
+    for row in grid["runs"]:
+        table.add_row(str(row["workers"]), f"{row['wall_seconds']:g}", f"{row['cpu_seconds']:g}",
+                      f"{row['cpu_per_wall']:g}", f"{row['bars_per_second']:,}")  # fmt: skip
+    console.print(table)
+    met = "met" if grid["met"] else "NOT met"
+    console.print(f"two workers: {grid['speedup']:g} x faster (target >= {grid['target_speedup']:g} x: {met}); "
+                  f"the same trials both ways: {grid['same_trials']}")  # fmt: skip
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
+@bench_app.command("sim")
+def bench_sim(
+    modes: Annotated[str, typer.Option(help="Comma-separated: paced (at --orders-per-second), flat (flat out).")] = (
+        "paced,flat"
+    ),
+    rounds: Annotated[int, typer.Option(help="Rounds; each runs every mode on a fresh server, alternating.")] = 1,
+    markets: Annotated[int, typer.Option(help="Markets simulated (the first N of the catalogue).")] = 8,
+    orders_per_second: Annotated[float, typer.Option(help="Paced mode: orders placed a second.")] = 1000.0,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per run.")] = 30.0,
+    warmup: Annotated[float, typer.Option(help="Unmeasured seconds after the simulator starts.")] = 5.0,
+    book_rate: Annotated[float, typer.Option(help="GET /v1/markets/{market}/book requests a second.")] = 100.0,
+    connections: Annotated[int, typer.Option(help="Keep-alive connections of the book reader.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market.")] = 0,
+    idle_seconds: Annotated[float, typer.Option(help="Seconds the machine is sampled idle before each run.")] = 2.0,
+    switch_interval: Annotated[
+        Optional[float], typer.Option(help="Experiment: the server's sys.setswitchinterval (default: Python's 5 ms).")
+    ] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    workdir: Annotated[
+        Optional[Path], typer.Option(help="Directory for the servers' data dirs (default: the system temp directory).")
+    ] = None,
+) -> None:
+    """The simulator on 8 markets with the API in one process (targets: >= 1,000 orders/s, book p99 < 50 ms)."""
+    import json
+
+    from spotlab.bench.engine import start_results
+    from spotlab.bench.sim import Options, run, tables
+
+    try:
+        options = Options(
+            tuple(m.strip() for m in modes.split(",") if m.strip()), rounds, markets, orders_per_second, seconds,
+            warmup, book_rate, connections, idle_seconds, seed, workdir, switch_interval,
+        )  # fmt: skip
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    results = start_results(console)
+    results["sim"] = figures = run(options, console)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+    for table in tables(figures):
+        console.print(table)
+    met = "met" if figures["met"] else "NOT met"
+    console.print(f"target (every paced run: >= {figures['target_orders_per_second']:,} orders/s with book p99 < "
+                  f"{figures['target_book_p99_ms']:g} ms): {met}")  # fmt: skip
+    if json_path is not None:
         console.print(f"results written to {json_path}")
 
 

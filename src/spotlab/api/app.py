@@ -34,6 +34,7 @@ from spotlab.api.routes import (
     screener,
     security,
     signals,
+    tax,
     ws,
 )
 from spotlab.api.schemas import (
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
     app.include_router(screener.router, responses=ERROR_RESPONSES)
     app.include_router(risk.router, responses=ERROR_RESPONSES)
     app.include_router(journal.router, responses=ERROR_RESPONSES)
+    app.include_router(tax.router, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     app.include_router(asyncapi.router)
     app.include_router(health.router)

@@ -17,6 +17,7 @@ the randomized gaps deliberately land there.
 
 from __future__ import annotations
 
+import decimal
 import os
 import random
 import tempfile
@@ -31,14 +32,17 @@ from spotlab.tax.lots import match_lots
 from tests.shared_data import DATA
 
 _HERE = os.getcwd()
+_DECIMALS = decimal.getcontext().copy()  # rp2 sets the global decimal precision when imported: put it back
 os.chdir(tempfile.mkdtemp(prefix="rp2-log-"))  # rp2's logger makes ./log/ wherever it is first imported
 try:
     rp2_configuration = pytest.importorskip(
         "rp2.configuration", reason="rp2 (pip install rp2) is the differential oracle; add it to the test extras"
     )
     import rp2.logger  # noqa: E402, F401
+    import rp2.rp2_decimal  # noqa: E402, F401
 finally:
     os.chdir(_HERE)
+    decimal.setcontext(_DECIMALS)
 from prezzemolo.avl_tree import AVLTree  # noqa: E402  (rp2's own dependency)
 from rp2.accounting_engine import AccountingEngine  # noqa: E402
 from rp2.in_transaction import InTransaction  # noqa: E402

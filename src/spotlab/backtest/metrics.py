@@ -6,8 +6,9 @@ gathers every figure into a frozen ``Metrics``; the formula functions below assu
 
 Types
 - Money (equity, pnl, fees, average win/loss, expectancy in currency) is ``Decimal``, computed with
-  Decimal arithmetic in the caller's decimal context, so sums and means are exact where the context's
-  precision allows (28 digits by default).
+  Decimal arithmetic in one fixed context (28 significant digits, half-even), whatever the caller's
+  context is, so the same records always give the same figures; sums are exact, a mean is rounded
+  to 28 digits.
 - Ratios and statistics (returns, volatility, Sharpe, drawdown, win rate, ...) are ``float``; every
   fraction is a plain fraction (0.1 means 10 %). Times are UTC nanoseconds (``*_ns``), as in the records.
 - A figure that is undefined is ``None``: never NaN, never inf, never an exception.
@@ -60,7 +61,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from spotlab.backtest.records import EquityPoint, RoundTrip
@@ -432,6 +433,21 @@ def compute_metrics(
     risk_free_rate: Decimal = Decimal(0),
 ) -> Metrics:
     """Every statistic of a backtest from its equity curve and round trips (formulas: module docstring)."""
+    with localcontext(_MONEY_CONTEXT):  # the same figures whatever the caller's decimal context is
+        return _compute_metrics(equity, trades, fees_paid, benchmark_start_price, benchmark_end_price, risk_free_rate)
+
+
+_MONEY_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+
+def _compute_metrics(
+    equity: Sequence[EquityPoint],
+    trades: Sequence[RoundTrip],
+    fees_paid: Decimal,
+    benchmark_start_price: Decimal | None,
+    benchmark_end_price: Decimal | None,
+    risk_free_rate: Decimal,
+) -> Metrics:
     check_equity_curve(equity)
     check_round_trips(trades)
     _check_benchmark(benchmark_start_price, benchmark_end_price)

@@ -328,6 +328,26 @@ class Strategy:
         equity = self.equity(spec.quote.code).quantize(spec.quote.unit, rounding=ROUND_DOWN)
         return position_size(spec, equity, entry, stop, risk_percent)
 
+    def buy_sized(self, market: str, entry, stop, risk_percent: Decimal | int | str = DEFAULT_RISK_PERCENT) -> bool:
+        """A market buy of what risks ``risk_percent`` of equity from ``entry`` to ``stop`` (``position_size``).
+
+        When equity, not the risk, limits the size, the available quote is spent instead (by quote amount: a
+        market buy by quantity could cost a little more than ``entry`` and be refused). ``False``, with nothing
+        sent, when the size falls below the market's minimums or the stop is on the entry's tick."""
+        try:
+            size = self.position_size(market, entry, stop, risk_percent)
+        except SpotlabError:
+            return False
+        if size.limited_by == "risk":
+            self.buy(market, size.quantity)
+            return True
+        spec = self.context.venue.market_spec(market)
+        available = self.balance(spec.quote.code).available
+        if available < spec.min_notional:
+            return False
+        self.buy(market, quote_quantity=available)
+        return True
+
     def round_price(
         self, market: str, price: Decimal, rounding: str = ROUND_DOWN, *, venue: str | None = None
     ) -> Decimal:

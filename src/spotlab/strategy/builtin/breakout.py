@@ -110,18 +110,8 @@ class Breakout(Strategy):
         return surge and bar.close > _decimal(self.channel[-2].upper)
 
     def _enter_at_market(self, market: str, close: Decimal, stop: Decimal) -> None:
-        spec = self.context.venue.market_spec(market)
-        try:
-            size = self.position_size(market, close, stop, self.risk_percent)
-        except SpotlabError:
+        if not self.buy_sized(market, close, stop, self.risk_percent):
             return  # below the market's minimums at this risk
-        if size.limited_by == "risk":
-            self.buy(market, size.quantity)
-        else:
-            available = self.balance(spec.quote.code).available
-            if available < spec.min_notional:
-                return
-            self.buy(market, quote_quantity=available)
         self.entry, self.stop = close, stop
         self.entries += 1
         self._protect(market, close)

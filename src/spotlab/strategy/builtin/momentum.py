@@ -113,21 +113,11 @@ class Momentum(Strategy):
         return float(bar.volume) > self.volume_factor * self.volume_mean[-2]
 
     def _enter(self, market: str, close: Decimal) -> None:
-        spec = self.context.venue.market_spec(market)
         stop = self.round_price(market, close * (1 - self.stop_percent / 100), ROUND_DOWN)
-        try:
-            size = self.position_size(market, close, stop, self.risk_percent)
-        except SpotlabError:
+        if not self.buy_sized(market, close, stop, self.risk_percent):
             return  # below the market's minimums at this risk, or a stop on the close's tick
         self.stop = stop
         self.take = self.round_price(market, close * (1 + self.take_profit_percent / 100), ROUND_UP)
-        if size.limited_by == "risk":
-            self.buy(market, size.quantity)
-        else:
-            available = self.balance(spec.quote.code).available
-            if available < spec.min_notional:
-                return
-            self.buy(market, quote_quantity=available)
         self.entries += 1
         self._protect(market)
 

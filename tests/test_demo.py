@@ -137,3 +137,16 @@ def test_two_venues_run_side_by_side_with_prices_apart(tmp_path):
         assert (tmp_path / "data" / "venue-2" / "exchange.sqlite").exists()
     finally:
         assert "stopped after" in demo.stop()
+
+
+def test_a_port_in_use_is_a_plain_error_before_anything_opens(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "spotlab.cli", "demo", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2 and f"127.0.0.1:{port} is in use" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "data" / "exchange.sqlite").exists()

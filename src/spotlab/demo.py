@@ -87,6 +87,22 @@ def _ok(answer, what: str) -> dict[str, Any]:
     return answer.json()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before anything opens, a port another process already listens on (a second demo, a server)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"{host}:{port} is in use ({error.strerror}): is another spotlab demo or server running? "
+                "Stop it, or pass --port",
+            ) from None
+
+
 def wait_until_started(server, timeout: float = 60.0) -> None:
     """Block until the uvicorn ``server`` accepts connections (or raise after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
@@ -163,6 +179,8 @@ def serve_venues(
     from spotlab.exchange import Exchange
     from spotlab.sim import Basis, SimConfig, Simulator
 
+    for settings in venues:
+        check_port_free(settings.host, settings.port)
     clock = WallClock()
     exchanges, servers, simulators, threads = [], [], [], []
     try:

@@ -21,6 +21,8 @@ Invariants
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -136,20 +138,16 @@ class Background:
         self._thread.join(timeout)
 
 
-class _Server:
+def _quiet_server(config):
     """A uvicorn server that leaves signals to ``serve_venues`` (several servers share one Ctrl-C)."""
+    import uvicorn
 
-    def __new__(cls, config):
-        import contextlib
+    class Quiet(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
 
-        import uvicorn
-
-        class Quiet(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):
-                yield
-
-        return Quiet(config)
+    return Quiet(config)
 
 
 def serve_venues(
@@ -192,7 +190,7 @@ def serve_venues(
                 log_config=None, access_log=False, ws=FrameWebSocketProtocol, ws_per_message_deflate=False,
                 server_header=False, lifespan="on",
             )  # fmt: skip
-            servers.append(_Server(config))
+            servers.append(_quiet_server(config))
         first_ready = threading.Event()
         for index, (settings, exchange, server) in enumerate(zip(venues, exchanges, servers, strict=True)):
             simulator = Simulator(exchange, SimConfig(seed=seed + index), clock)
@@ -205,7 +203,7 @@ def serve_venues(
                 if index > 0:  # follow the first venue's references, apart by the basis
                     first_ready.wait()
                     leader = simulators[0].prices
-                    simulator.config = _replace(simulator.config, follow=leader, basis=basis or Basis())
+                    simulator.config = dataclasses.replace(simulator.config, follow=leader, basis=basis or Basis())
                 simulator.setup()  # creates the agents, or finds them and resumes from the last prices
                 if index == 0:
                     first_ready.set()
@@ -242,9 +240,3 @@ async def _serve_all(servers) -> None:
     import asyncio
 
     await asyncio.gather(*(server.serve() for server in servers))
-
-
-def _replace(config, **changes):
-    import dataclasses
-
-    return dataclasses.replace(config, **changes)

@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             history = History.open(side_url)
             opened.append(history.close)
             await run_in_threadpool(history.attach, ex, clock)  # catches up; the clock closes quiet candles
-            risk_service = await run_in_threadpool(lambda: ex.risk)  # the exchange enforces its guards itself
+            await run_in_threadpool(lambda: ex.risk)  # profiles load now; the exchange enforces its guards itself
             account_service = AccountService(
                 engine,
                 settings.resolved_secret(),
@@ -102,7 +102,6 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
                 metrics=metrics,
                 history=history,
             )
-            app.state.ctx.extras["risk"] = risk_service
             app.state.ctx.hub = ws.start_streams(app, ex, clock)  # stopped first on shutdown: opened last
             opened.append(app.state.ctx.hub.stop)
             opened.append(await alerts.start_alerts(app, side_url))  # after the hub: it publishes there

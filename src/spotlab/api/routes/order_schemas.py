@@ -376,10 +376,6 @@ def order_list_public(view: OrderListView) -> OrderListPublic:
 def place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
     """Place the OCO or bracket ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
     The exchange checks the account's risk guards (``spotlab.exchange.risk``)."""
-    return _place_list(exchange, account, body)
-
-
-def _place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
     market = symbol_of(body.market)
     side = body.side if body.side is not None else ("sell" if body.type == "oco" else "buy")
     if body.type == "oco":
@@ -471,10 +467,6 @@ def place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[Orde
     The exchange checks the order against the account's risk profile (``spotlab.exchange.risk``)
     in the same step as placing it; a refusal is ``RISK_LIMIT`` and changes nothing.
     """
-    return _place(exchange, account, body)
-
-
-def _place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:
     return exchange.aio.place_order(
         account,
         symbol_of(body.market),

@@ -34,7 +34,6 @@ from starlette.concurrency import run_in_threadpool
 from spotlab.api.deps import CtxDep, Reader, Trader
 from spotlab.api.schemas import DecimalIn, DecimalOut, RequestModel, ResponseModel, market_id, symbol_of
 from spotlab.core.units import parse_decimal
-from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange.risk import RiskService
 from spotlab.risk.guards import NOT_ENFORCED
 from spotlab.risk.profile import RiskProfile
@@ -215,10 +214,7 @@ class DayTradesPublic(ResponseModel):
 
 
 def _service(ctx) -> RiskService:
-    service = ctx.extras.get("risk")
-    if service is None:
-        raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, "risk profiles are not available on this server")
-    return service
+    return ctx.exchange.risk  # opened with the app (its profiles load at start); guards run in the exchange
 
 
 def _profile_public(profile: RiskProfile) -> RiskProfilePublic:

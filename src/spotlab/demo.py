@@ -138,7 +138,7 @@ class Background:
         self._thread.join(timeout)
 
 
-def _quiet_server(config):
+def quiet_server(config):
     """A uvicorn server that leaves signals to ``serve_venues`` (several servers share one Ctrl-C)."""
     import uvicorn
 
@@ -190,7 +190,7 @@ def serve_venues(
                 log_config=None, access_log=False, ws=FrameWebSocketProtocol, ws_per_message_deflate=False,
                 server_header=False, lifespan="on",
             )  # fmt: skip
-            servers.append(_quiet_server(config))
+            servers.append(quiet_server(config))
         first_ready = threading.Event()
         for index, (settings, exchange, server) in enumerate(zip(venues, exchanges, servers, strict=True)):
             simulator = Simulator(exchange, SimConfig(seed=seed + index), clock)

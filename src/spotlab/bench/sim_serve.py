@@ -98,7 +98,7 @@ def serve(args: argparse.Namespace) -> None:
     from spotlab.api.logs import configure_logging
     from spotlab.api.ws_frames import FrameWebSocketProtocol
     from spotlab.clock import WallClock
-    from spotlab.demo import Background, _Server, wait_until_started
+    from spotlab.demo import Background, quiet_server, wait_until_started
     from spotlab.exchange import Exchange
     from spotlab.settings import Settings
 
@@ -113,7 +113,7 @@ def serve(args: argparse.Namespace) -> None:
         log_config=None, access_log=False, ws=FrameWebSocketProtocol, ws_per_message_deflate=False,
         server_header=False, lifespan="on",
     )  # fmt: skip
-    server = _Server(config)
+    server = quiet_server(config)
     simulator = Simulator(exchange, SimConfig(markets=DEFAULT_MARKETS[: args.markets], seed=args.seed), clock)
     status: Path = args.status
     native_id: list[int] = []

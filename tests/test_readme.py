@@ -89,7 +89,6 @@ def test_the_readme_run_command_works(tmp_path):
         assert "stopped after" in demo.stop()
 
 
-
 @pytest.mark.slow
 def test_the_readme_backtest_commands_run_as_written(tmp_path):
     """The backtest block, run by bash on the real SOL/USDT 1h file: the strategies, a run with its report and

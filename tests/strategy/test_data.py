@@ -93,3 +93,69 @@ def test_an_indicator_needs_a_known_source():
 
     with pytest.raises(SpotlabError, match="source must name bar fields"):
         run(Bad(), ROWS)
+
+
+class StreamedSMA(indicators.SMA):
+    """The SMA without its batch form: a backtest feeds it bar by bar."""
+
+    __slots__ = ()
+    batch = None
+
+
+class BothWays(Strategy):
+    """Declares the same SMA twice, one prepared by the backtest at once, one fed bar by bar, and looks at both."""
+
+    def init(self):
+        self.prepared_sma = self.indicator(indicators.SMA, 2)
+        self.streamed_sma = self.indicator(StreamedSMA, 2)
+        self.seen = {"prepared": [], "streamed": []}
+
+    def on_bar(self, bar):
+        for name, series in (("prepared", self.prepared_sma), ("streamed", self.streamed_sma)):
+            try:
+                series[len(series)]
+                beyond = "readable"
+            except IndexError:
+                beyond = "IndexError"
+            shown = (len(series), series[-1], series[0], *series[-2:], *series.values.tolist(), beyond)
+            self.seen[name].append(repr(shown))  # repr: NaN warm-up values compare equal
+
+
+def test_an_indicator_prepared_at_once_shows_exactly_what_one_fed_bar_by_bar_shows():
+    strategy = BothWays()
+    run(strategy, ROWS)
+    assert strategy.prepared_sma.prepared and not strategy.streamed_sma.prepared
+    assert strategy.seen["prepared"] == strategy.seen["streamed"]
+    assert [entry.split(",")[0] for entry in strategy.seen["prepared"]] == ["(1", "(2", "(3", "(4", "(5"]
+    assert all(entry.endswith("'IndexError')") for entry in strategy.seen["prepared"])  # never a future value
+    with pytest.raises(ValueError):
+        strategy.prepared_sma.values[0] = 1.0  # read-only, as the streamed one
+
+
+def test_a_prepared_indicator_starts_from_the_warm_up_bars():
+    from spotlab.backtest import run_backtest
+    from tests.backtest.support import bars, spec
+
+    rows = ROWS + [(99, 101, 98, 100), (100, 100, 97, 97)]
+    warm, rest = bars(*rows)[:3], bars(*rows)[3:]
+    strategy = BothWays()
+    run_backtest(strategy, {"TST/USDT": rest}, {"USDT": Decimal(1000)}, warmup={"TST/USDT": warm},
+                 markets=[spec()], progress=False)  # fmt: skip
+    assert strategy.prepared_sma.prepared
+    assert strategy.seen["prepared"] == strategy.seen["streamed"]
+    closes = np.array([r[3] for r in rows], dtype=float)
+    np.testing.assert_array_equal(strategy.prepared_sma.values, indicators.sma(closes, 2))
+
+
+def test_preloaded_bars_must_be_revealed_in_their_order():
+    from spotlab.strategy.data import MarketData
+    from tests.backtest.support import bars
+
+    first, second = bars(*ROWS[:2])
+    data = MarketData("TST/USDT")
+    data._preload([first, second])
+    assert len(data) == 0 and data.close.tolist() == []  # nothing shown before it is revealed
+    with pytest.raises(SpotlabError, match="preloaded order"):
+        data._append(second)
+    data._append(first)
+    assert data.close.tolist() == [101.0] and len(data) == 1

@@ -289,7 +289,10 @@ class _Run:
 
     def play(self, progress: bool) -> BacktestResult:
         self._check_prices()
+        for market, bars in self.series.items():  # the float columns of every bar, revealed one by one
+            self.data[market]._preload(bars)
         self.strategy.init()  # a strategy that cannot start is a bug: its error ends the run
+        self.strategy.prepare_indicators()  # every output at once where the indicator has a batch form
         self._due = self.timers.next_due()
         self._deliver()
         self._record_equity(self.clock.now_ns())  # the starting balances at the first opens
@@ -327,21 +330,26 @@ class _Run:
         are four instants); a bar's last three points only move the valuation price when nothing can happen at
         them (the fast path, and no timer due by the last)."""
         path, instant, none = self.model.path, self._instant, ()
+        close_one, tape, owed, last_point, set_close = self._close_one, self.tapes[market], self._owed, \
+            self._last_point, self.valuer.set_close  # fmt: skip
         before: Bar | None = None  # the bar whose close is still to come
         for bar in bars:
             start = bar.open_time_ns
             length = bar.close_time_ns - start
             first, second, third, last = intrabar_path(bar.open, bar.high, bar.low, bar.close, path)
             if before is not None and before.close_time_ns != start:
-                instant(before.close_time_ns, (before,), none)
+                close_one(before, before.close_time_ns)
                 before = None
-            instant(start, none if before is None else (before,), none)  # the open's point follows at once
+            if before is not None:  # its close, at this bar's open; this bar's open point follows at once
+                close_one(before, start)
+            elif self._due is not None and self._due <= start:
+                instant(start, none, none)  # timers due by the first open
             at = start + length * 3 // 4 // 1000 * 1000
             if (self._due is None or self._due > at) and self._skips(market):  # all four points skipped
-                self.tapes[market].volume = bar.volume
-                self._owed[market] = (last, third)
-                self._last_point[market] = last
-                self.valuer.set_close(market, last)
+                tape.volume = bar.volume
+                owed[market] = (last, third)
+                last_point[market] = last
+                set_close(market, last)
             else:
                 self._point(start, market, 0, first, bar)
                 instant(start + length // 4 // 1000 * 1000, none, ((market, 1, second, bar),))
@@ -349,7 +357,25 @@ class _Run:
                 instant(at, none, ((market, 3, last, bar),))
             before = bar
         if before is not None:
-            instant(before.close_time_ns, (before,), none)
+            close_one(before, before.close_time_ns)
+
+    def _close_one(self, bar: Bar, at: int) -> None:
+        """``_instant(at, (bar,), ())``: one bar closing at ``at``, nothing else happening then but timers."""
+        due = self._due
+        if due is not None and due <= at:
+            self._instant(at, (bar,), ())
+            return
+        if at > self.clock.now_ns():
+            self.clock.set_ns(at)
+        self.data[bar.market]._append(bar)
+        self._callback("on_bar", self.strategy.bar_closed, bar)
+        if self.pending:
+            self._deliver()
+        self._record_equity(at)
+        self._advance(1)
+        due = self._due  # a callback may have set a timer due now
+        if due is not None and due <= at:
+            self._fire_timers(before=at + 1)
 
     def _close(self, closes: list[Bar], at: int) -> None:
         for bar in closes:  # markets in name order (series is sorted)
@@ -549,6 +575,7 @@ class _RefusalsSeen:
                 self.raised.append(error)
                 raise
 
+        setattr(self, name, call)  # built once: later lookups find it without __getattr__
         return call
 
 

@@ -3,7 +3,9 @@
 ``from spotlab import indicators``; each function takes float arrays and returns arrays of the
 same length, NaN during warm-up (``indicators.rsi(close, 14)``); each class is the streaming
 form (``indicators.RSI(14).update(close)`` returns the newest value) and gives the same
-numbers as its function, bar for bar.
+numbers as its function, bar for bar. The single-output classes (SMA, EMA, WMA, RSI, ATR, ADX,
+OBV) also have ``batch(...)``: every value a fresh instance would return, fed the arrays one bar at
+a time, computed at once by the function (backtests use it; same bits).
 
 Invariants
 - Where TA-Lib has the indicator (SMA, EMA, WMA, MACD, RSI, Stochastic, Bollinger, ATR, ADX,

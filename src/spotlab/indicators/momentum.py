@@ -81,6 +81,11 @@ class RSI:
         self._state = _WilderRsi(self.period)
         self._previous: float | None = None
 
+    def batch(self, close) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``rsi``: the same float operations, the same bits)."""
+        return rsi(close, self.period)
+
     def update(self, close: float) -> float:
         value = _checks.scalar("close", close)
         previous, self._previous = self._previous, value

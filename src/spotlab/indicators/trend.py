@@ -91,6 +91,11 @@ class SMA:
         self._window: deque[float] = deque()
         self._sum = 0.0
 
+    def batch(self, close) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``sma``: the same float operations, the same bits)."""
+        return sma(close, self.period)
+
     def update(self, close: float) -> float:
         value = _checks.scalar("close", close)
         window = self._window
@@ -135,6 +140,11 @@ class EMA:
         self.period = _checks.period("period", period, minimum=2)
         self._state = _EmaState(self.period)
 
+    def batch(self, close) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``ema``: the same float operations, the same bits)."""
+        return ema(close, self.period)
+
     def update(self, close: float) -> float:
         return self._state.step(_checks.scalar("close", close))
 
@@ -153,6 +163,11 @@ class WMA:
         self._weighted = 0.0  # weighted sum, already lowered by one step for the next bar
         self._leaving = 0.0  # the value that leaves the plain sum on the next bar
         self._outputs = 0
+
+    def batch(self, close) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``wma``: the same float operations, the same bits)."""
+        return wma(close, self.period)
 
     def update(self, close: float) -> float:
         value = _checks.scalar("close", close)

@@ -214,6 +214,11 @@ class ATR:
         self._average = _WilderAverage(self.period)
         self._previous_close: float | None = None
 
+    def batch(self, high, low, close) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``atr``: the same float operations, the same bits)."""
+        return atr(high, low, close, self.period)
+
     def update(self, high: float, low: float, close: float) -> float:
         scalar = _checks.scalar
         bar_high, bar_low, bar_close = scalar("high", high), scalar("low", low), scalar("close", close)
@@ -302,6 +307,11 @@ class ADX:
     def __init__(self, period: int = 14) -> None:
         self.period = _checks.period("period", period, minimum=2)
         self._state = _DirectionalState(self.period)
+
+    def batch(self, high, low, close) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``adx``: the same float operations, the same bits)."""
+        return adx(high, low, close, self.period)
 
     def update(self, high: float, low: float, close: float) -> float:
         scalar = _checks.scalar

@@ -59,6 +59,11 @@ class OBV:
         self._previous_close: float | None = None
         self._value = math.nan
 
+    def batch(self, close, volume) -> np.ndarray:
+        """What a fresh instance's ``update`` returns for each value of the arrays in turn, computed at once
+        (``obv``: the same float operations, the same bits)."""
+        return obv(close, volume)
+
     def update(self, close: float, volume: float) -> float:
         close = _checks.scalar("close", close)
         volume = _checks.scalar("volume", volume)

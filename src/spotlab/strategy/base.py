@@ -85,7 +85,8 @@ class Strategy:
     def __init__(self, **params: Any) -> None:
         self._params = _params.resolve(type(self), params)
         self._context: StrategyContext | None = None
-        self._indicators: dict[str, list[IndicatorSeries]] = {}
+        self._indicators: dict[str, list[IndicatorSeries]] = {}  # market -> every series declared, in order
+        self._fed: dict[str, list[IndicatorSeries]] = {}  # market -> the series updated bar by bar (not prepared)
         self._client_ids = 0
 
     # -- to override --------------------------------------------------------------------
@@ -125,9 +126,17 @@ class Strategy:
     def bar_closed(self, bar: Bar) -> None:
         """Feed the indicators of ``bar``'s market (bars of the main venue only), then call ``on_bar``."""
         if not bar.venue or bar.venue == self._main_venue:
-            for series in self._indicators.get(bar.market, ()):
+            for series in self._fed.get(bar.market, ()):
                 series._update(bar)
         self.on_bar(bar)
+
+    def prepare_indicators(self) -> None:
+        """Take each indicator's outputs for the whole run at once where it can (``IndicatorSeries._prepare``):
+        a runner that knows every bar ahead (a backtest) calls it after ``init``, once it has preloaded the bars
+        (``MarketData._preload``). The strategy sees the same numbers, revealed bar by bar as before."""
+        data = self.context.data
+        for market, series in self._fed.items():
+            series[:] = [one for one in series if not one._prepare(data[market])]  # the rest: fed bar by bar
 
     @property
     def context(self) -> StrategyContext:
@@ -211,6 +220,7 @@ class Strategy:
         for bar in self.context.data[market]:  # declared late: catch up on the bars already closed
             series._update(bar)
         self._indicators.setdefault(market, []).append(series)
+        self._fed.setdefault(market, []).append(series)
         return series
 
     # -- timers -------------------------------------------------------------------------------

@@ -12,6 +12,12 @@ Invariants
 - An ``IndicatorSeries`` is updated by the runner once per closed bar of its market, through the
   indicator's streaming class, so a backtest and live trading compute the same numbers
   (``spotlab.indicators`` guarantees the streaming and vectorised forms agree).
+- Prepared ahead (a backtest, whose bars are all known before it starts): ``MarketData._preload``
+  fills the float columns of the bars still to come, and ``IndicatorSeries._prepare`` takes every
+  output at once from the indicator's ``batch`` (its vectorised form: the same bits). Revealing a
+  bar then only moves the size; what is handed out is still cut at the bars closed so far, so
+  nothing more can be read than without preparing. A bar revealed out of the prepared order is
+  refused (``INVALID_ARGUMENT``), never answered with another bar's numbers.
 """
 
 from __future__ import annotations
@@ -48,19 +54,41 @@ class Bar:
 class MarketData:
     """The closed bars of one market, oldest first, growing as bars close."""
 
-    __slots__ = ("market", "_bars", "_columns", "_size")
+    __slots__ = ("market", "_bars", "_columns", "_size", "_coming")
 
     def __init__(self, market: str, capacity: int = 256) -> None:
         self.market = market
         self._bars: list[Bar] = []
         self._columns = {name: np.empty(max(capacity, 1), dtype=np.float64) for name in FIELDS}
         self._size = 0
+        self._coming: list[Bar] = []  # the preloaded bars, from the first one not revealed yet (see _preload)
+
+    def _preload(self, bars: list[Bar]) -> None:
+        """Fill the columns of ``bars``, the bars to be revealed next, in that order (the runner's business: a
+        backtest knows them all); ``_append`` then only checks each bar is the next of them and counts it."""
+        if self._coming:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{self.market}: bars are already preloaded")
+        size, count = self._size, len(bars)
+        columns = self._columns
+        if size + count > len(columns["close"]):
+            columns = self._columns = {name: np.resize(column, size + count) for name, column in columns.items()}
+        for name in FIELDS:
+            columns[name][size : size + count] = [float(getattr(bar, name)) for bar in bars]
+        self._coming = list(reversed(bars))  # popped from the end as they are revealed
 
     def _append(self, bar: Bar) -> None:
         """Reveal one more closed bar (the runner's business)."""
         bars, size = self._bars, self._size
         if bars and bar.open_time_ns <= bars[-1].open_time_ns:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{self.market}: bars must arrive in time order")
+        coming = self._coming
+        if coming:
+            if coming[-1] is not bar:
+                raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{self.market}: a bar out of the preloaded order")
+            coming.pop()
+            bars.append(bar)
+            self._size = size + 1
+            return
         columns = self._columns
         if size == len(columns["close"]):
             columns = self._columns = {name: np.resize(column, 2 * len(column)) for name, column in columns.items()}
@@ -118,18 +146,47 @@ class MarketData:
 class IndicatorSeries:
     """A streaming indicator's outputs, one per closed bar of its market (NaN during warm-up)."""
 
-    __slots__ = ("market", "indicator", "inputs", "_values", "_array", "_size", "_field", "_update_indicator")
+    __slots__ = (
+        "market", "indicator", "inputs", "_values", "_array", "_size", "_field", "_update_indicator", "_data",
+    )  # fmt: skip
 
     def __init__(self, market: str, indicator: Any, inputs: tuple[str, ...]) -> None:
         self.market = market
         self.indicator = indicator
         self.inputs = inputs
-        self._values: list[Any] = []
+        self._values: list[Any] = []  # every output so far (prepared: every output of the run)
         self._array: np.ndarray | None = None
-        self._size = 0
+        self._size = 0  # the outputs revealed
         # the one price field most indicators take (``close``), read without building an argument list
         self._field = inputs[0] if len(inputs) == 1 and inputs[0] != "timestamp_ns" else None
         self._update_indicator = indicator.update
+        self._data: MarketData | None = None  # prepared: the market's data, whose size is this series' size
+
+    def _prepare(self, data: MarketData) -> bool:
+        """Take every output of the run at once from ``indicator.batch`` over ``data``'s columns (the bars
+        revealed so far and the preloaded ones: ``MarketData._preload``); from then on the series counts the bars
+        ``data`` has revealed and needs no ``_update``. False (nothing changed) when the indicator has no
+        ``batch``, reads the bar time, or its batch form refuses the series (too short for one value); then it
+        keeps being updated bar by bar. The outputs already given must be the batch's own."""
+        batch = getattr(self.indicator, "batch", None)
+        if batch is None or self._data is not None or "timestamp_ns" in self.inputs:
+            return False
+        size = self._size
+        if size != data._size or self._array is None and self._values:
+            return False
+        total = size + len(data._coming)
+        try:
+            outputs = batch(*(data._columns[name][:total] for name in self.inputs))
+        except SpotlabError:
+            return False
+        if size and not np.array_equal(outputs[:size], self._array[:size], equal_nan=True):
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT, f"{type(self.indicator).__name__}.batch disagrees with its update"
+            )
+        self._array = np.array(outputs, dtype=np.float64)
+        self._values = self._array.tolist()
+        self._data = data
+        return True
 
     def _update(self, bar: Bar) -> None:
         field = self._field
@@ -149,6 +206,11 @@ class IndicatorSeries:
         self._size += 1
 
     @property
+    def prepared(self) -> bool:
+        """Whether the outputs were taken at once (``_prepare``) rather than bar by bar."""
+        return self._data is not None
+
+    @property
     def values(self) -> np.ndarray:
         """The outputs so far as a read-only float64 array (single-output indicators)."""
         if self._array is None and self._values:
@@ -156,18 +218,25 @@ class IndicatorSeries:
                 ErrorCode.INVALID_ARGUMENT,
                 f"{type(self.indicator).__name__} gives several outputs per bar; index the series instead",
             )
-        view = (self._array if self._array is not None else np.empty(0))[: self._size]
+        view = (self._array if self._array is not None else np.empty(0))[: len(self)]
         view.flags.writeable = False
         return view
 
     def __getitem__(self, index: int) -> Any:
-        return self._values[index]
+        data = self._data
+        size = self._size if data is None else data._size
+        if type(index) is int:
+            position = index + size if index < 0 else index
+            if not 0 <= position < size:
+                raise IndexError(f"index {index} beyond the {size} values so far")
+            return self._values[position]
+        return self._values[:size][index]
 
     def __len__(self) -> int:
-        return self._size
+        return self._size if self._data is None else self._data._size
 
     def __repr__(self) -> str:
-        return f"IndicatorSeries({type(self.indicator).__name__}, {self.market}, {self._size} values)"
+        return f"IndicatorSeries({type(self.indicator).__name__}, {self.market}, {len(self)} values)"
 
 
 def indicator_inputs(indicator: Any, source: str | tuple[str, ...] | None) -> tuple[str, ...]:

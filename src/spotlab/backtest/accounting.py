@@ -108,10 +108,13 @@ class Valuer:
         self.specs = dict(specs)
         self.closes: dict[str, Decimal] = {}
         self._paths: dict[tuple[str, str], tuple[str, ...] | None] = {}
+        self._priced = 0  # markets priced so far: the paths (and plans) hold while it stays
+        self._plan: tuple | None = None  # (totals, currency, priced, steps): how the last totals were valued
 
     def set_close(self, market: str, close: Decimal) -> None:
         if market not in self.closes:
             self._paths.clear()  # a newly priced market can shorten paths
+            self._priced += 1
         self.closes[market] = close
 
     def path(self, asset: str, currency: str) -> tuple[str, ...] | None:
@@ -126,16 +129,37 @@ class Valuer:
         return None if path is None else convert(Decimal(1), asset, path, self.closes, self.specs)
 
     def value(self, totals: Mapping[str, Decimal], currency: str) -> Decimal:
+        """``totals`` (asset -> amount) valued in ``currency``: each amount walked along its path, added in asset
+        order. The walk of the same ``totals`` object is planned once and reused while no market is newly priced
+        (a backtest values unchanged totals at every close)."""
+        plan = self._plan
+        if plan is None or plan[0] is not totals or plan[1] != currency or plan[2] != self._priced:
+            plan = self._plan = (totals, currency, self._priced, self._walks(totals, currency))
         total = _ZERO
-        paths = self._paths
+        closes = self.closes
+        for amount, steps in plan[3]:
+            for symbol, multiply in steps:
+                price = closes[symbol]
+                amount = _WIDE.multiply(amount, price) if multiply else _WIDE.divide(amount, price)
+            total = _WIDE.add(total, amount)
+        return total
+
+    def _walks(self, totals: Mapping[str, Decimal], currency: str) -> list[tuple[Decimal, tuple]]:
+        """Per non-zero asset with a path, in asset order: its amount and each hop (market, multiply or divide)."""
+        walks = []
         for asset in sorted(totals):
             amount = totals[asset]
-            if amount == 0:
+            path = self.path(asset, currency) if amount != 0 else None
+            if path is None:
                 continue
-            path = paths[asset, currency] if (asset, currency) in paths else self.path(asset, currency)
-            if path is not None:
-                total = _WIDE.add(total, convert(amount, asset, path, self.closes, self.specs) if path else amount)
-        return total
+            steps, held = [], asset
+            for symbol in path:
+                spec = self.specs[symbol]
+                multiply = spec.base.code == held
+                steps.append((symbol, multiply))
+                held = spec.quote.code if multiply else spec.base.code
+            walks.append((amount, tuple(steps)))
+        return walks
 
 
 def unreachable(specs: Mapping[str, MarketSpec], assets: Sequence[str], currency: str) -> list[str]:

@@ -30,7 +30,7 @@ Invariants
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from spotlab.backtest.fill_model import FillModel, ladder, minimum_lots
 from spotlab.core.commands import CancelAllOrders, Deposit, PlaceOrder
@@ -187,14 +187,9 @@ class MarketTape:
 
     def _fund(self, account: str, base_units: int, quote_units: int) -> None:
         """Deposit into ``account`` if its available base or quote (minor units) is below what is asked."""
-        balances = self.exchange.balances(account)
         for asset, needed in ((self.spec.base, base_units), (self.spec.quote, quote_units)):
             if needed <= 0:
                 continue
-            balance = balances.get(asset.code)
-            available = balance.available if balance is not None else Decimal(0)
-            short = asset.to_decimal(needed) - available
-            if short > 0:  # deposit four times the need: top-ups stay rare
-                amount = (asset.to_decimal(needed) * 4 - available).quantize(asset.unit, rounding=ROUND_CEILING)
-                units = int(amount / asset.unit)
-                self._execute(Deposit(account, asset.code, units))
+            available = self.exchange.available_units(account, asset.code)
+            if available < needed:  # deposit four times the need: top-ups stay rare
+                self._execute(Deposit(account, asset.code, needed * 4 - available))

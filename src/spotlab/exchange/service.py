@@ -190,6 +190,16 @@ class Exchange:
             state_ = self._engine.account(edge.account_name(account))
             return {asset: self._balance(account, asset) for asset in sorted(state_.rows)}
 
+    def available_units(self, account: str, asset: str) -> int:
+        """``account``'s available ``asset`` in the asset's minor units (0 if never touched): for callers that
+        compute in units, without building every balance (``UNKNOWN_ACCOUNT`` as ``balances``)."""
+        with self._lock:
+            rows = self._engine.ledger.rows.get(edge.account_name(account))
+            if rows is None:
+                raise SpotlabError(ErrorCode.UNKNOWN_ACCOUNT, f"unknown account {account!r}", account=account)
+            row = rows.get(asset)
+            return row[0] if row else 0
+
     def fee_balances(self) -> dict[str, Balance]:
         """What the exchange has earned in fees, per asset."""
         with self._lock:

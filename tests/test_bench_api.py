@@ -6,13 +6,16 @@ order entry); the parts that need ``wrk`` are skipped with a message when it is 
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from spotlab.api.routes.order_schemas import OrderCreate
-from spotlab.bench.api import ApiOptions
+from spotlab.bench.api import ApiOptions, run
+from spotlab.bench.api_floor import SIDES, FloorOptions
 from spotlab.bench.api_load import Latencies, OrderFlow
 from spotlab.bench.api_rest import WRK_INSTALL_HINT, WRK_SCRIPT, RestOptions, parse_wrk, run_wrk, wrk_available
 from spotlab.bench.api_servers import bare_server, exchange_server, prepare_accounts, write_tokens
@@ -148,6 +151,26 @@ def test_websocket_order_entry_keeps_its_window_full_and_gets_every_answer(ws_se
     assert report["results"] > 8 and report["errors"] == {}
     assert report["results_per_second"] == pytest.approx(report["results"] / report["seconds"], rel=0.01)
     assert report["p50_ms"] <= report["p99_ms"]
+
+
+@pytest.mark.slow
+def test_the_floor_part_measures_server_cpu_per_order_on_bare_and_real_servers(tmp_path):
+    load = "wrk" if wrk_available() else "python"
+    floor = FloorOptions(rounds=1, seconds=1, warmup_seconds=0, connections=2, window=4, accounts=2, rest_load=load)
+    out = tmp_path / "api.json"
+    run(ApiOptions(parts=("floor",), floor=floor, json_path=out), Console(file=io.StringIO(), width=200))
+    report = json.loads(out.read_text())
+    assert report["targets"] == []  # a reference, never judged as a target
+    (row,) = report["floor"]["rounds"]
+    for side in SIDES:
+        figures = row[side]
+        assert figures["orders"] > 0 and figures["errors"] == 0, (side, figures)
+        assert figures["server_cpu_seconds"] > 0
+        expected_us = figures["server_cpu_seconds"] / figures["orders"] * 1e6
+        assert figures["server_cpu_us_per_order"] == pytest.approx(expected_us, rel=0.01, abs=0.01)
+    bare_rest, bare_ws = row["bare_rest"]["server_cpu_us_per_order"], row["bare_ws"]["server_cpu_us_per_order"]
+    assert row["ratio"] == report["floor"]["median_ratio"] == pytest.approx(bare_rest / bare_ws, rel=0.01)
+    assert report["floor"]["needed_ratio"] == 2.1 and "2.1" in report["floor"]["verdict"][0]
 
 
 def test_an_unknown_part_is_refused():

@@ -40,10 +40,20 @@ def test_the_backtest_benchmark_reports_every_framework_the_ratios_and_the_grid(
     for name, target in (("backtrader", 10), ("backtesting.py", 3)):
         ratio = figures["ratios"][name]
         expected = rows["spotlab"]["bars_per_second"] / rows[name]["bars_per_second"]
-        assert ratio["target"] == target and ratio["ratio"] == pytest.approx(expected, rel=0.01)
+        assert ratio["target"] == target and ratio["ratio"] == pytest.approx(expected, abs=0.006)  # 2 decimals
         assert ratio["met"] == (ratio["ratio"] >= target)
+    floor = figures["floor"]
+    assert floor["python_entries"] == rows["spotlab"]["entries"]  # the same rule makes the same entries
+    assert (
+        floor["engine_orders"] >= 2 * rows["spotlab"]["entries"] - 1 and floor["engine_fills"] == floor["engine_orders"]
+    )
+    assert floor["total_seconds"] == pytest.approx(floor["python_seconds"] + floor["engine_seconds"], abs=0.0002)
+    for name, target in (("backtrader", 10), ("backtesting.py", 3)):
+        budget = floor["budgets"][name]
+        assert budget["budget_seconds"] == pytest.approx(rows[name]["median_seconds"] / target, abs=0.0001)
+        assert budget["floor_fits"] == (floor["total_seconds"] <= budget["budget_seconds"])
     assert figures["met_bars_per_second"] == (rows["spotlab"]["bars_per_second"] >= 50_000)
     grid = figures["grid"]
     assert grid["parameter_sets"] == 4 and [run["workers"] for run in grid["runs"]] == [1, 2]
     assert grid["same_trials"] is True and all(run["cpu_seconds"] > 0 for run in grid["runs"])
-    assert "spotlab is" in result.stdout and "two workers" in result.stdout
+    assert "spotlab is" in result.stdout and "two workers" in result.stdout and "the floor" in result.stdout

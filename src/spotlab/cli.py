@@ -197,7 +197,10 @@ def bench_engine(
 
 @bench_app.command("api")
 def bench_api(
-    parts: Annotated[str, typer.Option(help="Comma-separated parts: rest, fanout, entry.")] = "rest,fanout,entry",
+    parts: Annotated[
+        str,
+        typer.Option(help="Comma-separated parts: rest, fanout, entry (the default); floor (server CPU per order)."),
+    ] = "rest,fanout,entry",
     rounds: Annotated[int, typer.Option(help="REST: rounds (each measures both servers, alternating).")] = 3,
     seconds: Annotated[float, typer.Option(help="REST: measured seconds per server and round.")] = 15.0,
     warmup: Annotated[float, typer.Option(help="Unmeasured warm-up seconds before each measurement.")] = 3.0,
@@ -396,6 +399,22 @@ def bench_backtest(
     console.print(table)
     for name, why in figures["skipped"].items():
         console.print(f"{name} not timed: {why}", style="yellow", markup=False)
+    floor = figures["floor"]
+    table = Table(title="the floor: a per-bar Python strategy and one exchange command per order, nothing else")
+    for column in ("part", "seconds"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    table.add_row(
+        f"Python: the rule called at each of {bars:,} bars, integer valuation", f"{floor['python_seconds']:g}"
+    )
+    table.add_row(
+        f"exchange: {floor['engine_orders']:,} market orders, one command each", f"{floor['engine_seconds']:g}"
+    )
+    table.add_row("floor", f"{floor['total_seconds']:g}")
+    for name, budget in floor["budgets"].items():
+        fits = "fits" if budget["floor_fits"] else "does NOT fit"
+        table.add_row(f"time for >= {budget['target']:g} x {name} (its median / {budget['target']:g}): floor {fits}",
+                      f"{budget['budget_seconds']:g}")  # fmt: skip
+    console.print(table)
     grid = figures["grid"]
     table = Table(title=f"grid_search: {grid['parameter_sets']} parameter sets x {grid['bars']:,} bars")
     for column in ("workers", "wall s", "CPU s", "CPU / wall", "bars/s"):

@@ -22,6 +22,14 @@ starting with the next one each time), and the median of the rounds counts. What
 from bars already in memory (our ``Bar`` list; their pandas DataFrame): strategy set-up, every bar, the result
 with its statistics.
 
+The floor (``floor``): what the target ratios leave room for. In the same run: (1) the least a strategy called
+in Python at every bar costs here, with no backtester and no exchange (``python_floor``: a loop over the closes
+calling the crossover rule on two SMA lists computed beforehand, the position valued as an integer at each bar);
+(2) the least the real exchange costs for the run's orders, one command each and nothing else (``engine_floor``:
+the same number of 1 BTC market orders, buy and sell in turn, on a fresh in-memory exchange, each filling
+against one resting order). Their sum against each target's time budget (a competitor's median / the target
+ratio) says whether a per-bar Python strategy through the real engine can meet that target on this machine at all.
+
 The grid: ``grid_size`` parameter sets (fast x slow) over ``grid_bars`` bars through
 ``spotlab.backtest.search.grid_search``, with ``workers=1`` and ``workers=2``; the wall time, the speed-up,
 and the CPU time of the process and its children over the wall time (about 2 when both cores are busy).
@@ -43,7 +51,9 @@ from typing import Any
 
 import numpy as np
 
+from spotlab import indicators
 from spotlab.backtest import FillModel, run_backtest
+from spotlab.core.events import OrderFilled
 from spotlab.indicators import SMA
 from spotlab.strategy import Bar, Param, Strategy
 
@@ -152,7 +162,74 @@ def run_ours(bars: list[Bar], fast: int, slow: int) -> dict[str, Any]:
     metrics = result.metrics
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "trades": len(result.trades), "entries": strategy.entries,
-            "final_equity": float(metrics.end_equity) if metrics else None}  # fmt: skip
+            "orders": len(result.orders), "final_equity": float(metrics.end_equity) if metrics else None}  # fmt: skip
+
+
+# -- the floor ------------------------------------------------------------------------------------------
+
+
+class _Rule:
+    """The crossover rule alone, on precomputed SMA lists: +1 to enter, -1 to leave, 0 to hold."""
+
+    def __init__(self, fast: list[float], slow: list[float]) -> None:
+        self.fast, self.slow, self.long = fast, slow, False
+
+    def on_bar(self, i: int) -> int:
+        fast, slow = self.fast, self.slow
+        previous, difference = fast[i - 1] - slow[i - 1], fast[i] - slow[i]
+        if previous <= 0 < difference and not self.long:
+            self.long = True
+            return 1
+        if previous >= 0 > difference and self.long:
+            self.long = False
+            return -1
+        return 0
+
+
+def python_floor(columns: dict[str, np.ndarray], fast: int, slow: int) -> dict[str, Any]:
+    """A per-bar Python strategy with nothing around it (see the module docstring): seconds and entries."""
+    started = time.perf_counter()
+    closes = columns["close"]
+    rule = _Rule(
+        indicators.sma(closes.astype(np.float64), fast).tolist(),
+        indicators.sma(closes.astype(np.float64), slow).tolist(),
+    )
+    prices = closes.tolist()  # cents
+    equity = [0] * len(prices)
+    cash, held, entries = CASH * 100, 0, 0
+    on_bar = rule.on_bar
+    for i, price in enumerate(prices):  # at i = 0 the averages are NaN (warm-up): no signal, whatever [i - 1] is
+        signal = on_bar(i)
+        if signal == 1:
+            held, cash, entries = SIZE, cash - SIZE * price, entries + 1
+        elif signal == -1:
+            held, cash = 0, cash + SIZE * price
+        equity[i] = cash + held * price
+    return {"seconds": time.perf_counter() - started, "entries": entries}
+
+
+def engine_floor(orders: int) -> dict[str, Any]:
+    """``orders`` 1 BTC market orders (buy, sell, buy, ...) on a fresh in-memory exchange, each one command that
+    fills against one resting order: the least the real exchange costs for that many orders."""
+    from spotlab import Exchange
+
+    exchange = Exchange.open()
+    half = orders // 2 + 1
+    for account in ("maker", "taker"):
+        exchange.create_account(account)
+    exchange.deposit("maker", "BTC", half * SIZE)
+    exchange.deposit("maker", "USDT", half * SIZE * 31_000)
+    exchange.deposit("taker", "USDT", 100_000 + 100 * orders)  # each round trip loses the spread and two fees
+    exchange.place_order("maker", MARKET, "sell", "limit", Decimal("30000.00"), Decimal(half * SIZE))
+    exchange.place_order("maker", MARKET, "buy", "limit", Decimal("29999.00"), Decimal(half * SIZE))
+    size = Decimal(SIZE)
+    started = time.perf_counter()
+    for k in range(orders):
+        exchange.place_order("taker", MARKET, "sell" if k % 2 else "buy", "market", quantity=size)
+    seconds = time.perf_counter() - started
+    filled = sum(1 for event in exchange.events() if type(event) is OrderFilled)
+    exchange.close()
+    return {"seconds": seconds, "orders": orders, "fills": filled}
 
 
 # -- backtesting.py -------------------------------------------------------------------------------------
@@ -290,6 +367,7 @@ def run(options: Options) -> dict[str, Any]:
             ratio = ours / rows[name]["bars_per_second"]
             ratios[name] = {"ratio": round(ratio, 2), "target": target, "met": ratio >= target}
     del inputs
+    floor = _floor(columns, options, rows)
     return {
         "bars": options.bars,
         "market": MARKET,
@@ -304,7 +382,32 @@ def run(options: Options) -> dict[str, Any]:
         "target_bars_per_second": TARGET_BARS_PER_SECOND,
         "met_bars_per_second": ours >= TARGET_BARS_PER_SECOND,
         "ratios": ratios,
+        "floor": floor,
         "grid": grid(options),
+    }
+
+
+def _floor(columns: dict[str, np.ndarray], options: Options, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The floor (module docstring), the median of ``rounds`` timings each, against each competitor's budget."""
+    orders = rows["spotlab"].get("orders") or 2 * rows["spotlab"]["entries"]
+    python = [python_floor(columns, options.fast, options.slow) for _ in range(options.rounds)]
+    engine = [engine_floor(orders) for _ in range(options.rounds)]
+    python_seconds = statistics.median(run["seconds"] for run in python)
+    engine_seconds = statistics.median(run["seconds"] for run in engine)
+    total = python_seconds + engine_seconds
+    budgets = {}
+    for name, target in (("backtrader", TARGET_VS_BACKTRADER), ("backtesting.py", TARGET_VS_BACKTESTING)):
+        if name in rows:
+            budget = rows[name]["median_seconds"] / target
+            budgets[name] = {"target": target, "budget_seconds": round(budget, 4), "floor_fits": total <= budget}
+    return {
+        "python_seconds": round(python_seconds, 4),
+        "python_entries": python[0]["entries"],
+        "engine_seconds": round(engine_seconds, 4),
+        "engine_orders": orders,
+        "engine_fills": engine[0]["fills"],
+        "total_seconds": round(total, 4),
+        "budgets": budgets,
     }
 
 

@@ -193,7 +193,9 @@ class _Run:
         self.trades: dict[str, list[tuple[int, Decimal]]] = {}  # market -> trades replayed inside its bars
         self._advance = _no_progress  # counts bars closed on the progress bar
         self._due: int | None = None  # the next timer's due time (read again after every strategy callback)
-        self._owed: dict[str, tuple[Decimal, Decimal | None]] = {}  # market -> (point, point before) not printed
+        # market -> (point, point before, None) not printed; (close, None, bar) when a whole bar was skipped (its
+        # third point, the one before its close, is worked out only if it is printed)
+        self._owed: dict[str, tuple[Decimal, Decimal | None, Bar | None]] = {}
         self._last_point: dict[str, Decimal | None] = dict.fromkeys(series)
         self._dirty = set(series)  # markets where the strategy's orders may have changed since last looked at
         self._busy: dict[str, bool] = dict.fromkeys(series, False)  # orders there a print could fill or trigger
@@ -332,11 +334,11 @@ class _Run:
         path, instant, none = self.model.path, self._instant, ()
         close_one, tape, owed, last_point, set_close = self._close_one, self.tapes[market], self._owed, \
             self._last_point, self.valuer.set_close  # fmt: skip
+        skips = self._skips
         before: Bar | None = None  # the bar whose close is still to come
         for bar in bars:
             start = bar.open_time_ns
             length = bar.close_time_ns - start
-            first, second, third, last = intrabar_path(bar.open, bar.high, bar.low, bar.close, path)
             if before is not None and before.close_time_ns != start:
                 close_one(before, before.close_time_ns)
                 before = None
@@ -345,12 +347,14 @@ class _Run:
             elif self._due is not None and self._due <= start:
                 instant(start, none, none)  # timers due by the first open
             at = start + length * 3 // 4 // 1000 * 1000
-            if (self._due is None or self._due > at) and self._skips(market):  # all four points skipped
+            if (self._due is None or self._due > at) and skips(market):  # all four points skipped
                 tape.volume = bar.volume
-                owed[market] = (last, third)
+                last = bar.close
+                owed[market] = (last, None, bar)
                 last_point[market] = last
                 set_close(market, last)
             else:
+                first, second, third, last = intrabar_path(bar.open, bar.high, bar.low, bar.close, path)
                 self._point(start, market, 0, first, bar)
                 instant(start + length // 4 // 1000 * 1000, none, ((market, 1, second, bar),))
                 instant(start + length * 2 // 4 // 1000 * 1000, none, ((market, 2, third, bar),))
@@ -365,8 +369,7 @@ class _Run:
         if due is not None and due <= at:
             self._instant(at, (bar,), ())
             return
-        if at > self.clock.now_ns():
-            self.clock.set_ns(at)
+        self.clock.set_ns(at)
         self.data[bar.market]._append(bar)
         self._callback("on_bar", self.strategy.bar_closed, bar)
         if self.pending:
@@ -386,7 +389,9 @@ class _Run:
         self._record_equity(at)
 
     def _record_equity(self, at: int) -> None:
-        totals = self._account_totals()
+        totals = self._totals
+        if totals is None:
+            totals = self._account_totals()
         equity = self.valuer.value(totals, self.currency)
         self.equity.append(EquityPoint(at, equity, equity - totals.get(self.currency, _ZERO)))
 
@@ -416,7 +421,7 @@ class _Run:
         if k == 0:
             tape.volume = bar.volume
         if self._skips(market):  # the fast path
-            self._owed[market] = (price, self._last_point[market])
+            self._owed[market] = (price, self._last_point[market], None)
             self._last_point[market] = price
             self.valuer.set_close(market, price)
             return
@@ -462,7 +467,9 @@ class _Run:
         full path printed it, from the point before it: the exchange's last trade price is that point again."""
         owed = self._owed.pop(market, None)
         if owed is not None:
-            price, previous = owed
+            price, previous, bar = owed
+            if bar is not None:  # a whole bar skipped: the point before its close is the third of its path
+                previous = intrabar_path(bar.open, bar.high, bar.low, bar.close, self.model.path)[2]
             spec = self.specs[market]
             self.tapes[market].move_idle(_ticks(spec, price), None if previous is None else _ticks(spec, previous))
 
@@ -474,8 +481,7 @@ class _Run:
             tape.ensure_quoted(side)
 
     def _set_clock(self, at: int) -> None:
-        if at > self.clock.now_ns():
-            self.clock.set_ns(at)
+        self.clock.set_ns(at)
 
     # -- fills -----------------------------------------------------------------------------------
 
@@ -553,7 +559,10 @@ class _RunClock(SimulatedClock):
     """The run's simulated clock, also set from nanoseconds (kept at the clock's microsecond resolution)."""
 
     def set_ns(self, ns: int) -> None:
-        self._move_to(ns // 1000 * 1000)
+        """Move to ``ns`` if it is later (the clock never goes back; an earlier time leaves it where it is)."""
+        ns = ns // 1000 * 1000
+        if ns > self._ns:
+            self._ns = ns
 
 
 class _RefusalsSeen:

@@ -54,7 +54,7 @@ class Bar:
 class MarketData:
     """The closed bars of one market, oldest first, growing as bars close."""
 
-    __slots__ = ("market", "_bars", "_columns", "_size", "_coming")
+    __slots__ = ("market", "_bars", "_columns", "_size", "_coming", "_preloaded", "_unfilled")
 
     def __init__(self, market: str, capacity: int = 256) -> None:
         self.market = market
@@ -62,19 +62,31 @@ class MarketData:
         self._columns = {name: np.empty(max(capacity, 1), dtype=np.float64) for name in FIELDS}
         self._size = 0
         self._coming: list[Bar] = []  # the preloaded bars, from the first one not revealed yet (see _preload)
+        self._preloaded: tuple[int, list[Bar]] = (0, [])  # (the index of the first, every preloaded bar)
+        self._unfilled: set[str] = set()  # the columns the preloaded bars have not been written into yet
 
     def _preload(self, bars: list[Bar]) -> None:
-        """Fill the columns of ``bars``, the bars to be revealed next, in that order (the runner's business: a
-        backtest knows them all); ``_append`` then only checks each bar is the next of them and counts it."""
-        if self._coming:
+        """Take ``bars``, the bars to be revealed next, in that order (the runner's business: a backtest knows them
+        all): each column is filled for all of them at once, the first time it is read (``_full_column``);
+        ``_append`` then only checks each bar is the next of them and counts it."""
+        if self._coming or self._preloaded[1]:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"{self.market}: bars are already preloaded")
         size, count = self._size, len(bars)
         columns = self._columns
         if size + count > len(columns["close"]):
-            columns = self._columns = {name: np.resize(column, size + count) for name, column in columns.items()}
-        for name in FIELDS:
-            columns[name][size : size + count] = [float(getattr(bar, name)) for bar in bars]
+            self._columns = {name: np.resize(column, size + count) for name, column in columns.items()}
+        self._preloaded = (size, list(bars))
+        self._unfilled = set(FIELDS)
         self._coming = list(reversed(bars))  # popped from the end as they are revealed
+
+    def _full_column(self, name: str) -> np.ndarray:
+        """Column ``name`` as stored, preloaded bars included (their values written on the first read)."""
+        column = self._columns[name]
+        if name in self._unfilled:
+            start, bars = self._preloaded
+            column[start : start + len(bars)] = [float(getattr(bar, name)) for bar in bars]
+            self._unfilled.discard(name)
+        return column
 
     def _append(self, bar: Bar) -> None:
         """Reveal one more closed bar (the runner's business)."""
@@ -101,7 +113,7 @@ class MarketData:
         self._size = size + 1
 
     def _column(self, name: str) -> np.ndarray:
-        view = self._columns[name][: self._size]
+        view = self._full_column(name)[: self._size]
         view.flags.writeable = False
         return view
 
@@ -176,7 +188,7 @@ class IndicatorSeries:
             return False
         total = size + len(data._coming)
         try:
-            outputs = batch(*(data._columns[name][:total] for name in self.inputs))
+            outputs = batch(*(data._full_column(name)[:total] for name in self.inputs))
         except SpotlabError:
             return False
         if size and not np.array_equal(outputs[:size], self._array[:size], equal_nan=True):

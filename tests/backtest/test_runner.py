@@ -11,6 +11,7 @@ import pytest
 from spotlab import indicators
 from spotlab.backtest import FillModel, run_backtest
 from spotlab.backtest.records import EquityPoint
+from spotlab.clock import ns_to_datetime
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.profile import RiskProfile
 from spotlab.strategy import Strategy
@@ -198,3 +199,54 @@ def test_warm_up_bars_are_history_the_strategy_sees_but_never_trades_on():
     with pytest.raises(SpotlabError, match="must close by the run's first open"):
         run_backtest(Watcher(), {"TST/USDT": history}, {"USDT": D(1000)}, markets=[spec()],
                      warmup={"TST/USDT": history}, progress=False)  # fmt: skip
+
+
+class BuysInInit(Scripted):
+    """Sends its entry from ``init``: before the first bar has closed."""
+
+    def __init__(self, order: str = "market") -> None:
+        super().__init__()
+        self.order = order
+        self.events: list[str] = []
+
+    def init(self) -> None:
+        if self.order == "market":
+            self.buy("TST/USDT", Decimal(1))
+        else:
+            self.buy("TST/USDT", Decimal(1), price=Decimal("99"))
+
+    def on_bar(self, bar) -> None:
+        self.events.append("bar")
+        super().on_bar(bar)
+
+    def on_fill(self, fill) -> None:
+        self.events.append("fill")
+        super().on_fill(fill)
+
+
+def test_an_order_sent_from_init_meets_the_first_open():
+    rows = [(100, 104, 97, 103), (103, 105, 102, 104)]
+    strategy = BuysInInit()
+    result = run(strategy, rows, model=FillModel(depth_quantity=Decimal(10), fill_at_print=True))
+    [fill] = strategy.filled
+    assert (fill.side, fill.price, fill.quantity, fill.time_ns) == ("buy", Decimal(100), Decimal(1), T0)
+    assert strategy.events[:2] == ["fill", "bar"]  # filled at the open, told before the first bar closed
+    assert result.final_balances["TST"].total == Decimal(1)
+    # the ordinary ladder: the ask half a spread (4 bps) above the open
+    strategy = BuysInInit()
+    run(strategy, rows)
+    assert strategy.filled[0].price == Decimal("100.02") and strategy.filled[0].time_ns == T0
+
+
+def test_a_limit_order_from_init_rests_and_fills_when_the_path_trades_through_it():
+    strategy = BuysInInit(order="limit")
+    run(strategy, [(100, 104, 97, 103), (103, 105, 102, 104)])
+    [fill] = strategy.filled
+    assert fill.price == Decimal(99) and T0 < fill.time_ns < T0 + HOUR_NS  # on the first bar's way down to 97
+
+
+def test_without_orders_from_init_the_first_open_is_printed_once_by_the_first_bar():
+    rows = [(100, 104, 97, 103), (103, 105, 102, 104)]
+    result = run(Scripted(), rows, print_every_point=True)  # every point printed: the open at T0 among them
+    at_open = [trade for trade in result.exchange.trades("TST/USDT", limit=100) if trade.time == ns_to_datetime(T0)]
+    assert len(at_open) == 1 and at_open[0].price == Decimal(100)

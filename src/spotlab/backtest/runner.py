@@ -51,8 +51,11 @@ Records (``BacktestResult``)
   the account placed, as it ended), ``fees_paid`` (every fee the account paid, in the report
   currency at the prices of the moment), ``final_balances``, and the ``exchange`` itself.
 
-Limitations: orders sent from ``init`` meet an empty book (no market has printed yet), so a
-market order there expires; trade from ``on_bar``.
+``init`` runs at the run's first instant, as if at the open of the markets whose first bar opens
+then: an order sent from ``init`` meets the book of that open (the open is printed and the ladder
+quoted first, with the first bar's depth), so a strategy can enter before its first bar closes. A
+market whose first bar opens later has no price yet: an order there meets an empty book (a market
+order expires), as it would live before the market's first trade.
 
 Determinism: the run depends only on its inputs (no wall clock, no randomness); two runs give
 equal records and equal ``exchange.state_hash()``.
@@ -293,7 +296,11 @@ class _Run:
         self._check_prices()
         for market, bars in self.series.items():  # the float columns of every bar, revealed one by one
             self.data[market]._preload(bars)
+        opens = self._opens_at_start()
         self.strategy.init()  # a strategy that cannot start is a bug: its error ends the run
+        for market, owed in opens.items():
+            if self._owed.get(market) is owed:  # nothing was sent from init: the first bar prints its own open
+                del self._owed[market]
         self.strategy.prepare_indicators()  # every output at once where the indicator has a batch form
         self._due = self.timers.next_due()
         self._deliver()
@@ -314,6 +321,17 @@ class _Run:
         for market in sorted(self._owed):  # the exchange ends at every market's last point, as if all printed
             self._catch_up(market)
         return self._result()
+
+    def _opens_at_start(self) -> dict[str, tuple[Decimal, None, None]]:
+        """Owe the open of each market whose first bar opens at the first instant, so an order sent from ``init``
+        prints it and meets its ladder (with the first bar's depth) before it arrives; returns what it owes."""
+        start = self.clock.now_ns()
+        opens = {}
+        for market, bars in self.series.items():
+            if bars[0].open_time_ns == start:
+                self.tapes[market].volume = bars[0].volume
+                self._owed[market] = opens[market] = (bars[0].open, None, None)
+        return opens
 
     def _instant(self, at: int, closes: Sequence[Bar], points: Sequence[tuple[str, int, Decimal, Bar]]) -> None:
         if self._due is not None and self._due < at:  # timers due before the instant

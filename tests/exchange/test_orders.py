@@ -386,7 +386,7 @@ def test_a_rejected_order_is_logged_but_changes_no_state(ex, taker):
 
 
 def test_available_units_is_the_available_balance_in_minor_units(ex, taker):
-    assert ex.available_units(taker, "USDT") == 1_000_000 * 10**ex.asset_spec("USDT").precision
+    assert ex.available_units(taker, "USDT") == 1_000_000 * 10 ** ex.asset_spec("USDT").precision
     ex.place_order(taker, M, side="buy", type="limit", price=D("50000"), quantity=D("1"))
     usdt = ex.asset_spec("USDT")
     assert ex.available_units(taker, "USDT") == int(ex.balances(taker)["USDT"].available / usdt.unit)

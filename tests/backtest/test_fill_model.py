@@ -8,6 +8,7 @@ import pytest
 
 from spotlab.backtest.fill_model import FillModel, intrabar_path, ladder, minimum_lots
 from spotlab.errors import SpotlabError
+from spotlab.strategy import Strategy
 from tests.backtest.support import HOUR_NS, T0, Scripted, run, spec
 
 D = Decimal
@@ -124,3 +125,27 @@ def test_fill_at_print_keeps_the_ordinary_ladder_when_it_would_cross_the_strateg
     assert (fill.side, fill.price, fill.time_ns) == ("buy", D("100.00"), T0 + 2 * HOUR_NS)  # one tick above
     resting = [o for o in result.orders if o.type == "limit"]
     assert [(o.price, o.status, o.remaining_quantity) for o in resting] == [(D("99.99"), "NEW", D("1.000"))]
+
+
+class ReadsTheBook(Strategy):
+    """Reads the top of the book at every close, without ever trading."""
+
+    def init(self):
+        self.books = []
+
+    def on_bar(self, bar):
+        book = self.order_book(bar.market, depth=2)
+        self.books.append((bar.close, book.bids, book.asks))
+
+
+@pytest.mark.parametrize("every_point", [False, True], ids=["fast path", "every point"])
+def test_a_strategy_reading_the_book_sees_the_ladder_the_bar_implies_around_the_last_print(every_point):
+    strategy = ReadsTheBook()
+    rows = [(100, 104, 97, 103, 200), (103, 105, 102, 104, 200), (104, 104, 99, 100, 200)]
+    run(strategy, rows, model=FillModel(levels=2, depth_quantity=Decimal(5)), print_every_point=every_point)
+    for close, bids, asks in strategy.books:
+        # half the 4 bps spread and the 2 bps step, each rounded up to the 0.01 tick (the fill model's docstring)
+        half = step = (close * Decimal("0.0002") / Decimal("0.01")).to_integral_value(rounding="ROUND_CEILING") / 100
+        assert [price for price, _ in bids] == [close - half, close - half - step]
+        assert [price for price, _ in asks] == [close + half, close + half + step]
+        assert {quantity for _, quantity in bids + asks} == {Decimal(5)}

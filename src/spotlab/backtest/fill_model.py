@@ -43,9 +43,10 @@ Known limitations
 - If a strategy order rests exactly at a point's price (and ``fill_on_touch`` is off), that
   point prints one tick away from it (toward the order's own side) so the order is not touched.
 - The ladder is re-quoted at each point only while the strategy has orders in that market
-  (resting or conditional) or is about to act (bar closes, timers); otherwise only the print
-  is made, to keep the exchange commands per bar small, and by default (the backtester's fast
-  path, ``spotlab.backtest.runner``) only the last such print before the strategy acts.
+  (resting or conditional), and before the strategy sends an order or reads the book there
+  (``QuotingVenue``: a book read shows the ladder around the last print); otherwise only the
+  print is made, to keep the exchange commands per bar small, and by default (the backtester's
+  fast path, ``spotlab.backtest.runner``) only the last such print before the strategy acts.
 """
 
 from __future__ import annotations

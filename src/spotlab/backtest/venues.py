@@ -3,8 +3,10 @@
 Both are ``Venue`` s wrapping a ``Venue`` (no ``if backtest:`` anywhere in the strategy or the exchange).
 
 ``QuotingVenue(venue, before)`` calls ``before(market, side)`` ahead of every command that can
-trade (``side`` is the order's, or None for order lists), so the fill model can quote the market
-first; everything else passes straight through.
+trade (``side`` is the order's, or None for order lists) and ahead of a read of the book (``side``
+None), so the fill model can quote the market first: a strategy that reads the book sees the one
+the bar implies around the last print, whatever points were skipped; everything else passes
+straight through.
 
 ``DelayedVenue(venue)`` is a ``Venue``: reads (balances, orders, market rules) go straight
 through; commands (place, cancel) are queued per market and return ``None``. The backtester
@@ -45,7 +47,11 @@ class QuotingVenue:
         self._before(market, None)
         return self._venue.place_bracket(market, quantity, entry_price, take_profit_price, stop_price, **options)
 
-    def __getattr__(self, name: str) -> Any:  # cancels and reads: straight through
+    def order_book(self, market: str, depth: int = 10):
+        self._before(market, None)
+        return self._venue.order_book(market, depth)
+
+    def __getattr__(self, name: str) -> Any:  # cancels and the other reads: straight through
         return getattr(self._venue, name)
 
 

@@ -164,5 +164,7 @@ def test_a_single_venue_run_has_one_venue_named_main():
     assert strategy.names == ("main",) and strategy.main_data is strategy.data
     assert strategy.refused.code is ErrorCode.INVALID_ARGUMENT
     assert strategy.refused.message == "no venue 'elsewhere' in this run; its venues: main"
-    assert (strategy.book.market, strategy.book.bids, strategy.book.asks) == ("TST/USDT", [], [])  # before any bar
+    # read from init, at the first open (100): the ladder the first bar implies, 2 ticks a side, 10 deep
+    book = strategy.book
+    assert (book.market, book.bids, book.asks) == ("TST/USDT", [(D("99.98"), D(10))], [(D("100.02"), D(10))])
     assert strategy.spec.symbol == "TST/USDT"

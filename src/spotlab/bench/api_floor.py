@@ -203,10 +203,7 @@ def bare_round(number: int, options: FloorOptions, base: Path, say) -> dict[str,
     out: dict[str, Any] = {}
     with bare_server(workdir) as server:
         for side in order:
-            if side == "bare_rest":
-                out[side] = measure_rest(server, tokens, options, workdir, f"f{number}")
-            else:
-                out[side] = measure_ws(server, tokens, options, f"f{number}")
+            out[side] = measure_side(side, server, tokens, options, workdir, f"f{number}")
             say(describe(number, side, out[side]))
     return out
 
@@ -219,12 +216,16 @@ def real_round(number: int, options: FloorOptions, base: Path, say) -> dict[str,
         workdir = base / f"round{number}-{side}"
         with exchange_server(workdir, websocket=True) as server:
             tokens = prepare_accounts(server.url, options.accounts)
-            if side == "real_rest":
-                out[side] = measure_rest(server, tokens, options, workdir, f"f{number}")
-            else:
-                out[side] = measure_ws(server, tokens, options, f"f{number}")
+            out[side] = measure_side(side, server, tokens, options, workdir, f"f{number}")
         say(describe(number, side, out[side]))
     return out
+
+
+def measure_side(side: str, server, tokens: list[str], options: FloorOptions, workdir: Path, tag: str) -> dict:
+    """One side's run: wrk (or the Python load) on REST for ``*_rest``, the pipelined WebSocket client else."""
+    if side.endswith("_rest"):
+        return measure_rest(server, tokens, options, workdir, tag)
+    return measure_ws(server, tokens, options, tag)
 
 
 def cost_ratio(side: dict[str, Any] | None, other: dict[str, Any] | None) -> float | None:

@@ -24,6 +24,10 @@ Invariants
   guard costs an order one dict lookup. An account with a guard on is tracked by the account
   records from the moment its profile is set or loaded, so its fills are always at hand.
 - A profile write is one transaction; a refused profile changes nothing.
+- A guarded entry costs the account's activity of the day, not its history: its positions are
+  folded once, as its fills arrive (``PositionBook``), and the guards read only today's fills and
+  closed trades and each market's last N closed trades (N: the cooldown's), among which are all
+  the cooldown reads (``bench/guards.py``).
 """
 
 from __future__ import annotations
@@ -41,9 +45,9 @@ from spotlab.core.orders import OrderType
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.day_trades import DayTradeReport, day_trades
 from spotlab.risk.guards import ClosedTrade, Refusal, check_entry
-from spotlab.risk.portfolio import Portfolio, conversion_path, convert, positions, value_portfolio
+from spotlab.risk.portfolio import Portfolio, PositionBook, conversion_path, convert, value_portfolio
 from spotlab.risk.profile import RiskProfile
-from spotlab.risk.records import FillRecord
+from spotlab.risk.records import FillRecord, utc_day
 from spotlab.risk.sizing import PositionSize, position_size
 
 if TYPE_CHECKING:
@@ -80,6 +84,7 @@ class RiskService:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(risk_profiles.c.account, risk_profiles.c.profile_json)).all()
         self._profiles = {r.account: RiskProfile.from_dict(json.loads(r.profile_json)) for r in rows}
+        self._books: dict[str, PositionBook] = {}  # account -> its positions, folded as its fills come (the lock's)
         for account, profile in self._profiles.items():
             if profile.active():
                 exchange._track(account)
@@ -165,7 +170,8 @@ class RiskService:
         order_type, order_quote = _entry(command, spec, state.last_prices.get(spec.symbol))
         specs, prices = state.specs, state.last_prices
         currency = self._exchange.asset_spec(profile.currency)
-        valued = value_portfolio(currency, state.balances, state.fills, prices, specs)
+        held = self._books.setdefault(command.account, PositionBook()).update(state.fills, specs)
+        valued = value_portfolio(currency, state.balances, state.fills, prices, specs, held)
 
         def in_currency(amount: Decimal, asset: str) -> Decimal | None:
             path = conversion_path(asset, currency.code, prices, specs)
@@ -174,8 +180,8 @@ class RiskService:
         closed = [
             ClosedTrade(order_id, p.market, time_ns, in_currency(specs[p.market].quote.to_decimal(pnl),
                                                                  specs[p.market].quote.code))
-            for p in positions(state.fills, specs).values()
-            for order_id, time_ns, pnl in p.closed_trades
+            for p in held.values()
+            for order_id, time_ns, pnl in _recent(p.closed_trades, now_ns, profile.cooldown_after_losses or 0)
         ]  # fmt: skip
         order_value = None if order_quote is None else in_currency(order_quote, spec.quote.code)
         asset_value = next((a.value for a in valued.assets if a.asset == spec.base.code), Decimal(0))
@@ -183,6 +189,16 @@ class RiskService:
             profile, side="buy", asset=spec.base.code, now_ns=now_ns, fills=state.fills, closed=closed,
             equity=valued.equity, asset_value=asset_value, order_value=order_value, order_type=order_type,
         )  # fmt: skip
+
+
+def _recent(closed: list[tuple[int, int, int]], now_ns: int, last: int) -> list[tuple[int, int, int]]:
+    """The closed trades the guards read, oldest first: those of the UTC day of ``now_ns`` and the ``last`` ones
+    (the daily loss reads the day's, the cooldown the last N of all markets, which are among each market's last N)."""
+    today = utc_day(now_ns)
+    start = max(len(closed) - last, 0)
+    while start > 0 and utc_day(closed[start - 1][1]) >= today:
+        start -= 1
+    return closed[start:]
 
 
 def _entry(command: PlaceOrder | PlaceOrderList, spec: MarketSpec, last: Decimal | None) -> tuple[str, Decimal | None]:

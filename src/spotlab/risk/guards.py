@@ -68,10 +68,19 @@ class Refusal:
         return SpotlabError(ErrorCode.RISK_LIMIT, f"{self.rule}: {self.message}", rule=self.rule, **self.figures)
 
 
-def trades_today(fills: Iterable[FillRecord], now_ns: int) -> int:
-    """Orders with at least one fill in the UTC day of ``now_ns``."""
+def trades_today(fills: Sequence[FillRecord], now_ns: int) -> int:
+    """Orders with at least one fill in the UTC day of ``now_ns``; ``fills`` oldest first (read from the newest
+    back to the first of an earlier day, so a long history costs nothing here)."""
     today = utc_day(now_ns)
-    return len({f.order_id for f in fills if utc_day(f.time_ns) == today})
+    orders = set()
+    for index in range(len(fills) - 1, -1, -1):
+        fill = fills[index]
+        day = utc_day(fill.time_ns)
+        if day < today:
+            break
+        if day == today:
+            orders.add(fill.order_id)
+    return len(orders)
 
 
 def realised_today(closed: Iterable[ClosedTrade], now_ns: int) -> Decimal:

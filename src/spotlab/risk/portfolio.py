@@ -13,6 +13,9 @@ Positions (per market, in its quote asset; integers inside)
   gives two positions, since costs in two currencies do not add up without a rate at
   each fill.
 - Unrealised P&L is ``quantity x last price - cost``.
+- ``PositionBook`` folds fills into positions as they come (``update`` applies only the
+  fills it has not seen): the same positions as ``positions`` over all of them, without
+  walking the history again on each question.
 
 Valuation
 - Each asset's total balance (available + locked) is converted into the chosen
@@ -89,30 +92,58 @@ def positions(fills: Iterable[FillRecord], specs: Mapping[str, MarketSpec]) -> d
     """Positions per market from fills read oldest first."""
     book: dict[str, Position] = {}
     for f in fills:
-        spec = specs[f.market]
-        p = book.setdefault(f.market, Position(f.market))
-        qty = _units(f.quantity, spec.base)
-        notional = _units(f.price * f.quantity, spec.quote)
-        fee = _units(f.fee, spec.quote)
-        p.fees += fee
-        if f.side == "buy":
-            p.quantity += qty
-            p.cost += notional + fee
-            continue
-        matched = min(qty, p.quantity)
-        removed = _div_half_even(p.cost * matched, p.quantity) if matched else 0
-        proceeds = _div_half_even((notional - fee) * matched, qty)
-        realised = proceeds - removed
-        p.quantity -= matched
-        p.cost -= removed
-        p.untracked += qty - matched
-        p.realised += realised
-        if p.closed_trades and p.closed_trades[-1][0] == f.order_id:  # another fill of the same sell
-            order_id, _, before = p.closed_trades[-1]
-            p.closed_trades[-1] = (order_id, f.time_ns, before + realised)
-        else:
-            p.closed_trades.append((f.order_id, f.time_ns, realised))
+        _add_fill(book, f, specs[f.market])
     return book
+
+
+class PositionBook:
+    """Positions folded from one account's fills, oldest first, as they arrive (``update``)."""
+
+    __slots__ = ("positions", "_fills", "_applied")
+
+    def __init__(self) -> None:
+        self.positions: dict[str, Position] = {}
+        self._fills: list[FillRecord] | None = None
+        self._applied = 0
+
+    def update(self, fills: list[FillRecord], specs: Mapping[str, MarketSpec]) -> dict[str, Position]:
+        """The positions of ``fills``: the list seen last time, grown at its end (only the new fills are folded
+        in); any other list is folded from its start."""
+        if fills is not self._fills or len(fills) < self._applied:
+            self.positions, self._fills, self._applied = {}, fills, 0
+        book = self.positions
+        for index in range(self._applied, len(fills)):
+            f = fills[index]
+            _add_fill(book, f, specs[f.market])
+        self._applied = len(fills)
+        return book
+
+
+def _add_fill(book: dict[str, Position], f: FillRecord, spec: MarketSpec) -> None:
+    p = book.get(f.market)
+    if p is None:
+        p = book[f.market] = Position(f.market)
+    qty = _units(f.quantity, spec.base)
+    notional = _units(f.price * f.quantity, spec.quote)
+    fee = _units(f.fee, spec.quote)
+    p.fees += fee
+    if f.side == "buy":
+        p.quantity += qty
+        p.cost += notional + fee
+        return
+    matched = min(qty, p.quantity)
+    removed = _div_half_even(p.cost * matched, p.quantity) if matched else 0
+    proceeds = _div_half_even((notional - fee) * matched, qty)
+    realised = proceeds - removed
+    p.quantity -= matched
+    p.cost -= removed
+    p.untracked += qty - matched
+    p.realised += realised
+    if p.closed_trades and p.closed_trades[-1][0] == f.order_id:  # another fill of the same sell
+        order_id, _, before = p.closed_trades[-1]
+        p.closed_trades[-1] = (order_id, f.time_ns, before + realised)
+    else:
+        p.closed_trades.append((f.order_id, f.time_ns, realised))
 
 
 def conversion_path(start: str, currency: str, last_prices: Mapping[str, Decimal], specs: Mapping[str, MarketSpec]):
@@ -161,8 +192,10 @@ def value_portfolio(
     fills: Iterable[FillRecord],
     last_prices: Mapping[str, Decimal],
     specs: Mapping[str, MarketSpec],
+    held: Mapping[str, Position] | None = None,
 ) -> Portfolio:
-    """The account's equity in ``currency`` and its positions; ``balances`` are totals per asset."""
+    """The account's equity in ``currency`` and its positions; ``balances`` are totals per asset. ``held``: the
+    positions of ``fills`` if already folded (a ``PositionBook``'s), so they are not folded again."""
     priced = {symbol: price for symbol, price in last_prices.items() if price is not None and price > 0}
     places = currency.unit
     values: list[tuple[str, Decimal, Decimal, tuple[str, ...]]] = []
@@ -179,8 +212,8 @@ def value_portfolio(
         values.append((asset, total, value, path))
     equity = sum((v for _, _, v, _ in values), Decimal(0)).quantize(places)
     assets = [AssetValue(asset, total, value, _percent(value, equity), path) for asset, total, value, path in values]
-    held = sorted(positions(fills, specs).items())
-    views = [_position_view(p, specs[p.market], priced.get(p.market)) for _, p in held]
+    ordered = sorted((held if held is not None else positions(fills, specs)).items())
+    views = [_position_view(p, specs[p.market], priced.get(p.market)) for _, p in ordered]
     return Portfolio(currency.code, equity, assets, views, unvalued)
 
 

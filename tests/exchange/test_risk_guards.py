@@ -150,3 +150,30 @@ def test_a_repeated_list_client_id_gets_the_original_list_and_a_buy_oco_needs_a_
     error = refused(lambda: ex.place_oco("alice", "BTC/USDT", "0.1", "40000", "52000", stop_limit_price="52100",
                                          side="buy"))  # fmt: skip
     assert error.details["order_type"] == "oco"
+
+
+def test_the_exposure_guard_counts_the_buys_already_waiting_so_several_cannot_pass_one_by_one(ex):
+    funded(ex)  # alice: 100,000 USDT and no BTC; the book's last price comes from a first trade
+    ex.place_order("bob", "BTC/USDT", "sell", "limit", "50000", "0.01")
+    ex.place_order("alice", "BTC/USDT", "buy", "market", quantity="0.01")  # alice now holds 0.01 BTC (500 USDT)
+    ex.risk.set_profile("alice", RiskProfile(max_exposure_percent=D("30")))
+    first = ex.place_order("alice", "BTC/USDT", "buy", "limit", "40000", "0.5")  # 500 + 20,000: about 20.5 %
+    error = refused(lambda: ex.place_order("alice", "BTC/USDT", "buy", "limit", "40000", "0.5"))
+    assert (
+        D(error.details["waiting_buys"]) == D(20000) and "20000.00000000 USDT of buys already waiting" in error.message
+    )
+    ex.cancel_order("alice", first.id)
+    assert ex.place_order("alice", "BTC/USDT", "buy", "limit", "40000", "0.5").status == "NEW"
+
+
+def test_a_waiting_buy_oco_counts_once_at_its_dearer_leg(ex):
+    funded(ex)
+    ex.place_order("bob", "BTC/USDT", "sell", "limit", "50000", "0.01")
+    ex.place_order("alice", "BTC/USDT", "buy", "market", quantity="0.01")
+    ex.risk.set_profile("alice", RiskProfile(max_exposure_percent=D("30")))
+    # a buy OCO needs no bracket without require_stop_loss: a limit buy at 40,000 and a stop-limit buy at 52,100
+    ex.place_oco("alice", "BTC/USDT", "0.2", "40000", "52000", stop_limit_price="52100", side="buy")
+    # waiting: 0.2 x 52,100 = 10,420 (not 10,420 + 8,000); 500 + 10,420 + 16,000 = 26,920, under 30 % of ~100,000
+    assert ex.place_order("alice", "BTC/USDT", "buy", "limit", "40000", "0.4").status == "NEW"
+    error = refused(lambda: ex.place_order("alice", "BTC/USDT", "buy", "limit", "40000", "0.1"))
+    assert D(error.details["waiting_buys"]) == D(10420) + D(16000)

@@ -141,3 +141,12 @@ def test_require_stop_loss_refuses_every_buy_but_a_bracket(order_type, refused):
     if refused:
         assert "bracket" in refusals[0].message and refusals[0].figures == {"order_type": order_type, "use": "bracket"}
     assert stop_loss_guard(RiskProfile(), order_type) is None  # off: nothing refused
+
+
+def test_exposure_counts_the_buys_already_waiting_for_the_asset():
+    profile = RiskProfile(max_exposure_percent=D("50"))
+    assert exposure_guard(profile, "BTC", D("1000"), D("2000"), D("10000")) is None  # 30 %
+    refusal = exposure_guard(profile, "BTC", D("1000"), D("2000"), D("10000"), waiting_value=D("2000.01"))
+    assert refusal.figures["exposure_after"] == "5000.01" and refusal.figures["waiting_buys"] == "2000.01"
+    assert "2000.01 USDT of buys already waiting" in refusal.message
+    assert exposure_guard(profile, "BTC", D("1000"), D("2000"), D("10000"), waiting_value=D("2000")) is None  # 50 %

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -73,6 +73,16 @@ class RiskInputs:
     fills: list[FillRecord]  # oldest first
     last_prices: dict[str, Decimal]  # market -> last trade price (markets that traded)
     specs: dict[str, MarketSpec]
+    waiting_buys: tuple[WaitingBuy, ...] = ()  # the account's buys resting in a book or waiting for a trigger
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingBuy:
+    """A buy of the account already waiting: its market, its order list (0: none) and its value in the quote."""
+
+    market: str
+    list_id: int
+    value: Decimal | None  # None: it cannot be valued (no price to go by)
 
 
 class RiskService:
@@ -185,10 +195,34 @@ class RiskService:
         ]  # fmt: skip
         order_value = None if order_quote is None else in_currency(order_quote, spec.quote.code)
         asset_value = next((a.value for a in valued.assets if a.asset == spec.base.code), Decimal(0))
+        waiting_value = _waiting_value(state.waiting_buys, spec.base.code, specs, in_currency)
+        if waiting_value is None:
+            order_value = None  # a waiting buy of this asset cannot be valued: neither can the exposure
+        else:  # rounded as the portfolio rounds each asset's value
+            waiting_value = waiting_value.quantize(currency.unit, rounding=ROUND_HALF_EVEN)
         return check_entry(
             profile, side="buy", asset=spec.base.code, now_ns=now_ns, fills=state.fills, closed=closed,
             equity=valued.equity, asset_value=asset_value, order_value=order_value, order_type=order_type,
+            waiting_value=waiting_value or Decimal(0),
         )  # fmt: skip
+
+
+def _waiting_value(buys, asset: str, specs, in_currency) -> Decimal | None:
+    """The account's waiting buys of ``asset`` in the profile's currency, an order list counted once at its dearest
+    buy; None if one cannot be valued."""
+    singles, lists = Decimal(0), {}
+    for buy in buys:
+        spec = specs[buy.market]
+        if spec.base.code != asset:
+            continue
+        value = None if buy.value is None else in_currency(buy.value, spec.quote.code)
+        if value is None:
+            return None
+        if buy.list_id:
+            lists[buy.list_id] = max(lists.get(buy.list_id, value), value)
+        else:
+            singles += value
+    return singles + sum(lists.values(), Decimal(0))
 
 
 def _recent(closed: list[tuple[int, int, int]], now_ns: int, last: int) -> list[tuple[int, int, int]]:
@@ -230,4 +264,19 @@ def risk_inputs(engine: Engine, account: str, fills: list[FillRecord]) -> RiskIn
         specs[symbol] = market.spec
         if market.trades:
             prices[symbol] = market.spec.price(market.trades[-1][2])
-    return RiskInputs(balances, fills, prices, specs)
+    state = engine.accounts.get(account)
+    waiting = () if state is None else tuple(
+        WaitingBuy(order.market, order.list_id, _buy_value(order, specs[order.market]))
+        for order in (*state.open_orders.values(), *state.pending.values())
+        if order.side == "buy"
+    )  # fmt: skip
+    return RiskInputs(balances, fills, prices, specs, waiting)
+
+
+def _buy_value(order, spec: MarketSpec) -> Decimal | None:
+    """What a waiting buy would spend, in its quote: its quote amount, else what is left at its limit price, else
+    at its stop price (a conditional market buy by quantity)."""
+    if order.quote_quantity:
+        return spec.quote.to_decimal(order.quote_quantity)
+    price = order.price or order.stop_price
+    return None if not price else spec.price(price) * spec.quantity(order.remaining)

@@ -15,9 +15,12 @@ What is guarded
   by time) all lost money, entries are refused until ``cooldown_minutes`` after the last
   of them (at that instant they are allowed again). A break-even trade is not a loss; a
   further loss after a cooldown starts a new one.
-- ``max_exposure_percent``: the base asset's value after the order (current value plus
-  the order's value) as a percentage of equity; above the limit is refused, at it allowed.
-  An order whose value cannot be converted into the profile's currency is refused.
+- ``max_exposure_percent``: the base asset's value after the order (current value, plus
+  the buys of it the account already has waiting: resting limit buys at their price times what
+  is left, conditional buys at their limit, stop or quote amount, an order list counted once
+  at its dearest buy; plus the order's value) as a percentage of equity; above the limit is
+  refused, at it allowed. Waiting buys count because they fill without another check. An
+  order whose value cannot be converted into the profile's currency is refused.
 - ``require_stop_loss``: every entry must come with its stop-loss, that is as a bracket
   (``POST /v1/order-lists`` type ``bracket``, ``Exchange.place_bracket``: once the entry fills,
   an OCO of take-profit and stop-loss covers what it bought). Every other buy is refused: a
@@ -142,8 +145,15 @@ def cooldown_guard(profile: RiskProfile, closed: Sequence[ClosedTrade], now_ns: 
 
 
 def exposure_guard(
-    profile: RiskProfile, asset: str, current_value: Decimal, order_value: Decimal | None, equity: Decimal
+    profile: RiskProfile,
+    asset: str,
+    current_value: Decimal,
+    order_value: Decimal | None,
+    equity: Decimal,
+    waiting_value: Decimal = Decimal(0),
 ) -> Refusal | None:
+    """``max_exposure_percent`` (module docstring); ``waiting_value``: the account's buys of ``asset`` already
+    waiting, in the profile's currency."""
     limit = profile.max_exposure_percent
     if limit is None:
         return None
@@ -154,16 +164,17 @@ def exposure_guard(
             "cannot be checked",
             {"asset": asset, "limit_percent": str(limit), "equity": str(equity)},
         )
-    after = current_value + order_value
+    after = current_value + waiting_value + order_value
     percent = after * 100 / equity
     if percent <= limit:
         return None
+    waiting = f" (with {waiting_value} {profile.currency} of buys already waiting)" if waiting_value else ""
     return Refusal(
         "max_exposure_percent",
-        f"{asset} would be {after} {profile.currency}, {percent:.2f} % of equity {equity} {profile.currency}; "
-        f"the limit is {limit} %",
+        f"{asset} would be {after} {profile.currency}{waiting}, {percent:.2f} % of equity {equity} "
+        f"{profile.currency}; the limit is {limit} %",
         {"asset": asset, "exposure_after": str(after), "percent_after": f"{percent:.2f}", "limit_percent": str(limit),
-         "equity": str(equity)},
+         "equity": str(equity), "waiting_buys": str(waiting_value)},
     )  # fmt: skip
 
 
@@ -192,6 +203,7 @@ def check_entry(
     asset_value: Decimal,
     order_value: Decimal | None,
     order_type: str = "limit",
+    waiting_value: Decimal = Decimal(0),
 ) -> list[Refusal]:
     """Every refusal for an order of ``side`` on ``asset`` (the base); sells are never refused.
 
@@ -203,6 +215,6 @@ def check_entry(
         trades_per_day_guard(profile, fills, now_ns),
         daily_loss_guard(profile, closed, now_ns, equity),
         cooldown_guard(profile, closed, now_ns),
-        exposure_guard(profile, asset, asset_value, order_value, equity),
+        exposure_guard(profile, asset, asset_value, order_value, equity, waiting_value),
     ]
     return [r for r in found if r is not None]

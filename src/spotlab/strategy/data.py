@@ -1,8 +1,9 @@
 """What a strategy sees of the market: closed bars, revealed one at a time, and indicators fed by them.
 
 Invariants
-- Nothing from the future: ``MarketData`` holds only the bars that have closed; the runner
-  appends a bar after its close and never before. The arrays it hands out are read-only views
+- Nothing from the future: ``MarketData`` shows only the bars that have closed (its indexing,
+  iteration, ``last`` and arrays); the runner reveals a bar after its close and never before
+  (a backtest may have preloaded it: see below). The arrays it hands out are read-only views
   of exactly the bars closed so far, so ``close[-1]`` is the bar just closed and ``close[n]``
   (one past the end) raises ``IndexError``. A view taken earlier keeps its length: it does not
   grow under its holder.

@@ -9,21 +9,24 @@ orders, fills, fees and final balances on both exchanges by hand. BTC/USDT: tick
 from __future__ import annotations
 
 import itertools
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Context, Decimal
 
 import pytest
 
 from spotlab import SimulatedClock
+from spotlab.backtest import bars_from_file
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.sim import Basis
 from spotlab.sim.simulator import MAKERS_AND_NOISE, SimConfig, Simulator
 from spotlab.strategy.builtin import STRATEGIES, CrossExchangeArbitrage
 from spotlab.strategy.http_venue import HttpVenue
 from spotlab.strategy.live import HttpFeed, LiveRunner
+from tests.shared_data import DATA
 from tests.strategy.remote import START, Server, serve
 
 BTC = "BTC/USDT"
 D = Decimal
+WIDE = Context(prec=50)
 _names = itertools.count(1)
 
 
@@ -254,3 +257,48 @@ def test_with_two_linked_simulated_markets_it_finds_and_takes_opportunities():
         assert btc == D(4) + sum(t.bought - t.sold for t in strategy.taken)
         a.exchange.check_invariants()
         b.exchange.check_invariants()
+
+
+def test_on_real_prices_with_a_venue_an_hour_behind_it_takes_exactly_the_edges_above_its_threshold():
+    """Binance BTCUSDT 1h, January 2025 (../shared/data): venue ``a`` quotes around each close, venue ``b``
+    around the close before it (a slow venue), 2 bps either side, 0.05 BTC a side; one real hour per minute.
+    Every opportunity the strategy records is the one worked out here by its documented rule, and only those."""
+    closes = [bar.close for bar in bars_from_file(DATA / "quantedge-ta" / "btcusdt-1h.csv", BTC, "1h")[:61]]
+    clock = SimulatedClock(START)
+    with serve(clock) as a, serve(clock) as b:
+        for server in (a, b):
+            server.counterparty("maker", BTC="100", USDT="10000000")
+            server.counterparty("printer", BTC="1")
+            server.counterparty("taker", USDT="1000000")
+        funds = {"USDT": "200000", "BTC": "2"}
+        strategy = CrossExchangeArbitrage(min_edge_bps=D(10), max_notional=D(2000))
+        runner = arbitrageur(a, b, strategy, funds, funds)
+        expected = []
+        for step in range(1, len(closes)):
+            quotes = {}
+            for name, server, price in (("a", a, closes[step]), ("b", b, closes[step - 1])):
+                exchange = server.exchange
+                exchange.cancel_all_orders("maker", BTC)
+                exchange.place_order("printer", BTC, "sell", "limit", price, D("0.001"))  # a trade: the candle
+                exchange.place_order("taker", BTC, "buy", "market", quantity=D("0.001"))
+                bid = (price * D("0.9998")).quantize(D("0.01"), rounding=ROUND_DOWN)
+                ask = (price * D("1.0002")).quantize(D("0.01"), rounding=ROUND_UP)
+                exchange.place_order("maker", BTC, "buy", "limit", bid, D("0.05"))
+                exchange.place_order("maker", BTC, "sell", "limit", ask, D("0.05"))
+                quotes[name] = (bid, ask)
+            for cheap, dear in (("a", "b"), ("b", "a")):
+                ask, bid = quotes[cheap][1], quotes[dear][0]
+                gross = WIDE.divide((bid - ask) * 10_000, ask)
+                if gross - 20 > 10:  # the two taker fees, 10 bps each, then the threshold
+                    expected.append((cheap, dear, ask, bid, gross, gross - 20))
+            clock.advance(minutes=1)
+            runner.poll()
+        seen = [(o.buy_venue, o.sell_venue, o.ask, o.bid, o.gross_bps, o.edge_bps) for o in strategy.opportunities]
+        assert len(expected) >= 5 and {e[0] for e in expected} == {"a", "b"}  # the real path goes both ways
+        assert seen == expected
+        assert runner.refusals == [] and len(strategy.taken) == len(expected)
+        assert all(t.bought == t.sold > 0 and t.profit > 0 and t.stopped is None for t in strategy.taken)
+        usdt = sum(holdings(server).get("USDT", D(0)) for server in (a, b))
+        btc = sum(holdings(server).get("BTC", D(0)) for server in (a, b))
+        assert usdt == D(400000) + sum(t.received - t.spent for t in strategy.taken) > D(400000)
+        assert btc == D(4)  # every arbitrage sold what it bought

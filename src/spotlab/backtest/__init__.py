@@ -2,8 +2,8 @@
 
 ``run_backtest`` (``runner``) plays a ``Strategy`` over bars (``bars``: loaders for DataStore,
 pyarrow tables and candle files) with a ``FillModel`` (``fill_model``) and returns a
-``BacktestResult`` (``result``) of ``records``. Account risk guards are not applied yet: they run
-at the API layer (``spotlab.exchange.risk``), not inside ``Exchange``.
+``BacktestResult`` (``result``) of ``records``. An account risk profile (``run_backtest(risk_profile=...)``)
+is enforced by the exchange itself on every entry, as live (``spotlab.exchange.risk``).
 """
 
 from spotlab.backtest.bars import bars_from_datastore, bars_from_file, bars_from_table, trades_from_file

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
     log_level: str = Field("info", description="Log level of the JSON logs.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413.")
+    webhook_allow_private: bool = Field(
+        False, description="Let alert webhooks go to private, loopback and link-local addresses (off: public only)."
+    )
 
     token_ttl_seconds: int = Field(900, ge=10, description="Lifetime of a login (bearer) token.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins in a row before the account locks.")

@@ -224,7 +224,9 @@ def no_float(text: str):
 
 def test_trades_close_a_candle_the_alert_fires_once_on_the_websocket_and_by_signed_webhook(clock):
     exchange = Exchange.open(clock=clock)
-    settings = Settings(secret_key=SECRET, password_memory_kib=1024, password_time_cost=1)
+    settings = Settings(  # the receiver listens on 127.0.0.1: a private address, allowed here
+        secret_key=SECRET, password_memory_kib=1024, password_time_cost=1, webhook_allow_private=True
+    )
     app = create_app(settings, exchange=exchange, clock=clock)
     configure(app, WebSocketOptions(heartbeat_seconds=None))
     receiver = Receiver()

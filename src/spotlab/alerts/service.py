@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from spotlab.alerts.destinations import literal_block_reason
 from spotlab.alerts.engine import AlertEngine, Triggered
 from spotlab.alerts.evaluate import Bar
 from spotlab.alerts.rules import parse, warmup
@@ -134,13 +135,21 @@ def check_interval(interval: str) -> str:
     return interval
 
 
-def check_webhook_url(url: str | None) -> str | None:
+def check_webhook_url(url: str | None, allow_private: bool = False) -> str | None:
+    """``url`` if it may receive webhooks (``spotlab.alerts.destinations``), None for none, else INVALID_ARGUMENT."""
     if url is None or url == "":
         return None
     parts = urlsplit(url) if len(url) <= MAX_URL else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
         raise _invalid(
             f"webhook_url must be an http(s) URL of at most {MAX_URL} characters without credentials", "webhook_url"
+        )
+    reason = None if allow_private else literal_block_reason(parts.hostname)
+    if reason is not None:
+        raise _invalid(
+            f"webhook_url must point to a public address ({reason}); the operator can allow private ones "
+            "with SPOTLAB_WEBHOOK_ALLOW_PRIVATE=1",
+            "webhook_url",
         )
     return url
 
@@ -161,8 +170,10 @@ class AlertService:
         clock: Clock,
         spec_of: Callable[[str], MarketSpec],
         recent: RecentCandles | None = None,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self.store = store
+        self._allow_private = allow_private_webhooks
         self.engine = AlertEngine()
         self._server_key = server_key
         self._clock = clock
@@ -201,7 +212,8 @@ class AlertService:
         self._spec_of(market)  # UNKNOWN_MARKET before anything changes
         parsed = parse(rule)
         record = self.store.create(
-            account, market, check_interval(interval), parsed.text, check_webhook_url(webhook_url), check_note(note),
+            account, market, check_interval(interval), parsed.text,
+            check_webhook_url(webhook_url, self._allow_private), check_note(note),
             secrets.token_hex(16), self._clock.now_ns(),
         )  # fmt: skip
         self._watch(record)
@@ -218,7 +230,7 @@ class AlertService:
         if "rule" in changes:
             changes["rule"] = parse(changes["rule"]).text
         if "webhook_url" in changes:
-            changes["webhook_url"] = check_webhook_url(changes["webhook_url"])
+            changes["webhook_url"] = check_webhook_url(changes["webhook_url"], self._allow_private)
         if "note" in changes:
             changes["note"] = check_note(changes["note"])
         before = self.store.get(account, alert_id)

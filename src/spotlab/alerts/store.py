@@ -66,7 +66,7 @@ alert_deliveries = sa.Table(
         "trigger_id", sa.Integer, sa.ForeignKey("alert_triggers.id", ondelete="CASCADE"), nullable=False, index=True
     ),
     sa.Column("attempt", sa.Integer, nullable=False),  # 1.., or 0 for the final outcome row
-    sa.Column("outcome", sa.String(16), nullable=False),  # delivered, failed (an attempt), gave_up, dropped
+    sa.Column("outcome", sa.String(16), nullable=False),  # delivered, failed (an attempt), gave_up, dropped, blocked
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("error", sa.String(300), nullable=True),
     sa.Column("at", sa.BigInteger, nullable=False),

@@ -13,6 +13,9 @@ parsing), compute ``HMAC-SHA256(secret, timestamp.encode() + b"." + body)`` in h
 header's value after ``sha256=`` in constant time (``hmac.compare_digest``), and refuse a timestamp more than
 a few minutes from your clock (replays). Answer any 2xx quickly; do the work afterwards.
 
+Destinations: unless ``allow_private``, a URL whose host resolves to an address that is not public is
+refused before any request (outcome ``blocked``; ``spotlab.alerts.destinations``).
+
 Retries: a connection error, a timeout, 408, 429 or a 5xx is retried up to ``attempts`` in all, waiting
 ``min(max_delay, base_delay * 2**(n-1))`` times a random factor in [0.5, 1) (jitter) before attempt ``n+1``;
 any other status (a 4xx: the receiver refuses it) ends the delivery at once (``rejected``).
@@ -21,7 +24,8 @@ Invariants
 - Never blocks the caller: ``submit`` only puts on a bounded queue (``queue_size``); when it is full the
   delivery is dropped, logged and counted (``dropped``), never waited for. ``concurrency`` worker tasks send,
   each with a short ``timeout``, so a dead or slow endpoint only exhausts its own retries.
-- Every attempt and the final outcome (``delivered``, ``rejected``, ``gave_up``, ``dropped``) go to ``record``
+- Every attempt and the final outcome (``delivered``, ``rejected``, ``gave_up``, ``dropped``, ``blocked``) go to
+  ``record``
   (run in a thread: it may touch a database) and to the counters.
 - Loop-confined: ``start``, ``submit`` and ``stop`` run on one asyncio loop's thread (another thread uses
   ``loop.call_soon_threadsafe(worker.submit, delivery)``).
@@ -37,8 +41,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
+
+from spotlab.alerts.destinations import resolved_block_reason
 
 __all__ = ["Delivery", "WebhookWorker", "sign", "signature_header", "verify"]
 
@@ -93,6 +100,7 @@ class WebhookWorker:
         queue_size: int = 1000,
         concurrency: int = 4,
         now_seconds: Callable[[], float] = time.time,
+        allow_private: bool = False,
     ) -> None:
         if attempts < 1 or concurrency < 1 or queue_size < 1 or timeout <= 0 or base_delay < 0:
             raise ValueError("attempts, concurrency and queue_size must be >= 1, timeout > 0, base_delay >= 0")
@@ -100,6 +108,7 @@ class WebhookWorker:
         self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
         self.timeout, self.concurrency = timeout, concurrency
         self._now = now_seconds
+        self.allow_private = allow_private
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(queue_size)
         self._tasks: list[asyncio.Task] = []
         self._client: httpx.AsyncClient | None = None
@@ -109,6 +118,7 @@ class WebhookWorker:
         self.rejected = 0
         self.gave_up = 0
         self.dropped = 0
+        self.blocked = 0
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -170,6 +180,15 @@ class WebhookWorker:
                 self._queue.task_done()
 
     async def _deliver(self, delivery: Delivery) -> None:
+        if not self.allow_private:
+            parts = urlsplit(delivery.url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            reason = await resolved_block_reason(parts.hostname or "", port)
+            if reason is not None:
+                self.blocked += 1
+                log.warning("webhook for firing %d blocked: %s", delivery.trigger_id, reason)
+                await self._store(delivery.trigger_id, 0, "blocked", None, reason)
+                return
         for attempt in range(1, self.attempts + 1):
             status, error = await self._attempt(delivery, attempt)
             self.sent += 1

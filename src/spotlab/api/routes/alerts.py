@@ -124,7 +124,9 @@ class TriggerPublic(ResponseModel):
         description="The price fields and indicators of the rule at that candle, as decimal strings (null: unknown)",
     )
     delivery: str | None = Field(
-        None, examples=["delivered"], description="Webhook outcome: delivered, rejected, gave_up, dropped, or null"
+        None,
+        examples=["delivered"],
+        description="Webhook outcome: delivered, rejected, gave_up, dropped, blocked, or null",
     )
 
 
@@ -237,8 +239,9 @@ async def start_alerts(app: Any, store_url: str | None, *, webhooks: WebhookWork
     store = AlertStore(engine)
     history = ctx.history
     recent = None if history is None else recent_candles(history)
-    service = AlertService(store, ctx.accounts.server_key, ctx.clock, ctx.exchange.market_spec, recent)
-    worker = webhooks or WebhookWorker(store_record(store, ctx.clock))
+    allow_private = ctx.settings.webhook_allow_private
+    service = AlertService(store, ctx.accounts.server_key, ctx.clock, ctx.exchange.market_spec, recent, allow_private)
+    worker = webhooks or WebhookWorker(store_record(store, ctx.clock), allow_private=allow_private)
     await worker.start()
     ctx.extras["alerts"] = service
     ctx.extras["webhooks"] = worker

@@ -63,9 +63,7 @@ equal records and equal ``exchange.state_hash()``.
 
 from __future__ import annotations
 
-import heapq
-import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
@@ -74,8 +72,10 @@ import pyarrow as pa
 from spotlab.backtest.accounting import Valuer, unreachable
 from spotlab.backtest.bars import bars_from_table, check_bars
 from spotlab.backtest.fill_model import FillModel, intrabar_path
+from spotlab.backtest.progress import no_progress, progress_bar
 from spotlab.backtest.records import EquityPoint
 from spotlab.backtest.result import BacktestResult
+from spotlab.backtest.schedule import by_time, in_order, instants
 from spotlab.backtest.tape import LIQUIDITY_ACCOUNT, TAPE_ACCOUNT, MarketTape
 from spotlab.backtest.venues import DelayedVenue, QuotingVenue
 from spotlab.catalogue import load_catalogue
@@ -194,7 +194,7 @@ class _Run:
             self.valuer.set_close(market, bars[0].open)  # the only price known before the market prints
         self.print_every_point = False
         self.trades: dict[str, list[tuple[int, Decimal]]] = {}  # market -> trades replayed inside its bars
-        self._advance = _no_progress  # counts bars closed on the progress bar
+        self._advance = no_progress  # counts bars closed on the progress bar
         self._due: int | None = None  # the next timer's due time (read again after every strategy callback)
         # market -> (point, point before, None) not printed; (close, None, bar) when a whole bar was skipped (its
         # third point, the one before its close, is worked out only if it is printed)
@@ -258,38 +258,6 @@ class _Run:
         for market, bars in self.series.items():
             _ticks(self.specs[market], min(bar.low for bar in bars))
 
-    def _instants(self) -> Iterator[tuple[int, list[Bar], list[tuple[str, int, Decimal, Bar]]]]:
-        """``(at, closes, points)`` per instant, in time order (markets in name order within one)."""
-        streams = [self._market_points(market, bars) for market, bars in self.series.items()]
-        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_first)
-        at, closes, points = None, [], []
-        for when, item in merged:
-            if when != at:
-                if at is not None:
-                    yield at, closes, points
-                at, closes, points = when, [], []
-            if type(item) is tuple:
-                points.append(item)
-            else:
-                closes.append(item)
-        if at is not None:
-            yield at, closes, points
-
-    def _market_points(self, market: str, bars: list[Bar]) -> Iterator[tuple[int, Bar | tuple]]:
-        """One market's four points per bar (``(at, (market, k, price, bar))``) and closes (``(at, bar)``)."""
-        path = self.model.path
-        replayed = self.trades.get(market)
-        if replayed is not None:
-            return iter(sorted(_trade_entries(market, bars, replayed, path), key=_first))
-        entries = (
-            entry
-            for bar in bars
-            for entry in _bar_entries(market, bar, intrabar_path(bar.open, bar.high, bar.low, bar.close, path))
-        )
-        if _in_order(bars):
-            return entries  # already in time order (a bar's points precede its close)
-        return iter(sorted(entries, key=_first))  # overlapping bars: stable, so a bar's order holds
-
     # -- playing ---------------------------------------------------------------------------------
 
     def play(self, progress: bool) -> BacktestResult:
@@ -306,17 +274,17 @@ class _Run:
         self._deliver()
         self._record_equity(self.clock.now_ns())  # the starting balances at the first opens
         total = sum(len(bars) for bars in self.series.values())
-        with _progress(progress, total, type(self.strategy).__name__) as self._advance:
+        with progress_bar(progress, total, type(self.strategy).__name__) as self._advance:
             market, bars = next(iter(self.series.items()))
             if (
                 len(self.series) == 1
                 and not self.trades
-                and _in_order(bars)
+                and in_order(bars)
                 and all(b.close_time_ns - b.open_time_ns >= 4000 for b in bars)
             ):
                 self._play_one_market(market, bars)
             else:
-                for at, closes, points in self._instants():
+                for at, closes, points in instants(self.series, self.trades, self.model.path):
                     self._instant(at, closes, points)
         for market in sorted(self._owed):  # the exchange ends at every market's last point, as if all printed
             self._catch_up(market)
@@ -567,7 +535,7 @@ class _Run:
             benchmark_market=first,
             benchmark_start_price=self.series[first][0].open,
             benchmark_end_price=self.series[first][-1].close,
-            refusals=sorted(self.refusals + (list(self.delayed.refusals) if self.delayed else []), key=_first),
+            refusals=sorted(self.refusals + (list(self.delayed.refusals) if self.delayed else []), key=by_time),
             bars=self.series,
             commands=sum(tape.commands for tape in self.tapes.values()),
         )
@@ -606,47 +574,6 @@ class _RefusalsSeen:
         return call
 
 
-def _first(item: tuple) -> int:
-    return item[0]
-
-
-def _in_order(bars: Sequence[Bar]) -> bool:
-    """Whether every bar closes by the next one's open (then a market's points and closes come in time order)."""
-    return all(a.close_time_ns <= b.open_time_ns for a, b in zip(bars, bars[1:]))
-
-
-def _bar_entries(market: str, bar: Bar, prices: tuple[Decimal, ...]) -> tuple[tuple[int, Bar | tuple], ...]:
-    """A bar's points at its open plus 0, 1/4, 2/4 and 3/4 of its length (whole microseconds), then its close."""
-    start = bar.open_time_ns
-    length = bar.close_time_ns - start
-    return (
-        (start, (market, 0, prices[0], bar)),
-        (start + length // 4 // 1000 * 1000, (market, 1, prices[1], bar)),
-        (start + length * 2 // 4 // 1000 * 1000, (market, 2, prices[2], bar)),
-        (start + length * 3 // 4 // 1000 * 1000, (market, 3, prices[3], bar)),
-        (bar.close_time_ns, bar),
-    )
-
-
-def _trade_entries(market: str, bars: Sequence[Bar], trades: Sequence[tuple[int, Decimal]], path: str):
-    """A market's entries when its trades are replayed: each bar's trades (``open_time <= t < close_time``) at
-    their own times, the first as the bar's point 0; a bar without trades keeps the four-point path."""
-    index = 0
-    for bar in bars:
-        while index < len(trades) and trades[index][0] < bar.open_time_ns:
-            index += 1
-        inside = []
-        while index < len(trades) and trades[index][0] < bar.close_time_ns:
-            inside.append(trades[index])
-            index += 1
-        if not inside:
-            yield from _bar_entries(market, bar, intrabar_path(bar.open, bar.high, bar.low, bar.close, path))
-            continue
-        for k, (time_ns, price) in enumerate(inside):
-            yield (time_ns, (market, k, price, bar))
-        yield (bar.close_time_ns, bar)
-
-
 def _ticks(spec: MarketSpec, price: Decimal) -> int:
     ticks = int((price / spec.tick_size).to_integral_value(rounding=ROUND_HALF_EVEN))
     if ticks < 1:
@@ -655,42 +582,3 @@ def _ticks(spec: MarketSpec, price: Decimal) -> int:
             f"{spec.symbol}: price {price} is below one tick ({spec.tick_size}); give a spec with a finer tick",
         )
     return ticks
-
-
-def _no_progress(bars: int) -> None:
-    pass
-
-
-class _progress:
-    """A rich progress bar on stderr (or nothing): ``with _progress(on, total, label) as advance``; ``advance(n)``
-    counts ``n`` more bars closed."""
-
-    def __init__(self, enabled: bool, total: int, label: str) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.label = label
-        self._bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return _no_progress
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._bar = Progress(console=Console(file=sys.stderr), transient=True)
-        self._bar.__enter__()
-        task = self._bar.add_task(f"backtest {self.label}", total=self.total)
-        step = max(1, self.total // 200)  # rich is slow per call: move the bar in about 200 steps
-        done = [0, 0]  # bars counted, bars shown
-
-        def advance(bars: int) -> None:
-            done[0] += bars
-            if done[0] - done[1] >= step or done[0] >= self.total:
-                self._bar.advance(task, done[0] - done[1])
-                done[1] = done[0]
-
-        return advance
-
-    def __exit__(self, *exc_info) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc_info)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -115,7 +118,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_cluster():
-    """A local Ray head node started with ``ray start`` (a real cluster of one machine), stopped afterwards."""
+    """A local Ray head node started with ``ray start --block`` (a real cluster of one machine) in a process group
+    of its own, stopped afterwards by ending that group: other Ray clusters on the machine are left alone."""
     ray_bin = Path(sys.executable).parent / "ray"
     if not ray_bin.exists() and shutil.which("ray") is None:
         if REQUIRE_SERVICES:
@@ -124,17 +128,44 @@ def ray_cluster():
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    command = [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-               "--node-ip-address=127.0.0.1", f"--temp-dir={temp}"]  # fmt: skip
-    subprocess.run(command, check=True, env=env, capture_output=True, timeout=120)
+    command = [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+               "--include-dashboard=false", "--node-ip-address=127.0.0.1", f"--temp-dir={temp}"]  # fmt: skip
+    head = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
+        _wait_for_port(port, head, timeout=120)
         yield f"127.0.0.1:{port}"
     finally:
         import ray
 
         ray.shutdown()
-        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _end_group(head)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ray start exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"Ray's head node did not listen on {port} within {timeout} s")
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the head's process group (``--block`` then stops what it started), SIGKILL to what is left."""
+    group = os.getpgid(process.pid)
+    os.killpg(group, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 @pytest.mark.slow

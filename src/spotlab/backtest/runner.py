@@ -318,27 +318,21 @@ class _Run:
         are four instants); a bar's last three points only move the valuation price when nothing can happen at
         them (the fast path, and no timer due by the last)."""
         path, instant, none = self.model.path, self._instant, ()
-        close_one, tape, owed, last_point, set_close = self._close_one, self.tapes[market], self._owed, \
-            self._last_point, self.valuer.set_close  # fmt: skip
-        skips = self._skips
         before: Bar | None = None  # the bar whose close is still to come
         for bar in bars:
             start = bar.open_time_ns
             length = bar.close_time_ns - start
             if before is not None and before.close_time_ns != start:
-                close_one(before, before.close_time_ns)
+                instant(before.close_time_ns, (before,), none)
                 before = None
-            if before is not None:  # its close, at this bar's open; this bar's open point follows at once
-                close_one(before, start)
-            elif self._due is not None and self._due <= start:
-                instant(start, none, none)  # timers due by the first open
+            instant(start, none if before is None else (before,), none)  # the open's point follows at once
             at = start + length * 3 // 4 // 1000 * 1000
-            if (self._due is None or self._due > at) and skips(market):  # all four points skipped
-                tape.volume = bar.volume
+            if (self._due is None or self._due > at) and self._skips(market):  # all four points skipped
+                self.tapes[market].volume = bar.volume
                 last = bar.close
-                owed[market] = (last, None, bar)
-                last_point[market] = last
-                set_close(market, last)
+                self._owed[market] = (last, None, bar)  # the point before the close: worked out if printed
+                self._last_point[market] = last
+                self.valuer.set_close(market, last)
             else:
                 first, second, third, last = intrabar_path(bar.open, bar.high, bar.low, bar.close, path)
                 self._point(start, market, 0, first, bar)
@@ -347,24 +341,7 @@ class _Run:
                 instant(at, none, ((market, 3, last, bar),))
             before = bar
         if before is not None:
-            close_one(before, before.close_time_ns)
-
-    def _close_one(self, bar: Bar, at: int) -> None:
-        """``_instant(at, (bar,), ())``: one bar closing at ``at``, nothing else happening then but timers."""
-        due = self._due
-        if due is not None and due <= at:
-            self._instant(at, (bar,), ())
-            return
-        self.clock.set_ns(at)
-        self.data[bar.market]._append(bar)
-        self._callback("on_bar", self.strategy.bar_closed, bar)
-        if self.pending:
-            self._deliver()
-        self._record_equity(at)
-        self._advance(1)
-        due = self._due  # a callback may have set a timer due now
-        if due is not None and due <= at:
-            self._fire_timers(before=at + 1)
+            instant(before.close_time_ns, (before,), none)
 
     def _close(self, closes: list[Bar], at: int) -> None:
         for bar in closes:  # markets in name order (series is sorted)

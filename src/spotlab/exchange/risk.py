@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from spotlab.core.commands import PlaceOrder, PlaceOrderList
-from spotlab.core.orders import OrderType
+from spotlab.core.orders import Order, OrderType
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.day_trades import DayTradeReport, day_trades
 from spotlab.risk.guards import ClosedTrade, Refusal, check_entry
@@ -207,7 +208,12 @@ class RiskService:
         )  # fmt: skip
 
 
-def _waiting_value(buys, asset: str, specs, in_currency) -> Decimal | None:
+def _waiting_value(
+    buys: Iterable[WaitingBuy],
+    asset: str,
+    specs: Mapping[str, MarketSpec],
+    in_currency: Callable[[Decimal, str], Decimal | None],
+) -> Decimal | None:
     """The account's waiting buys of ``asset`` in the profile's currency, an order list counted once at its dearest
     buy; None if one cannot be valued."""
     singles, lists = Decimal(0), {}
@@ -273,7 +279,7 @@ def risk_inputs(engine: Engine, account: str, fills: list[FillRecord]) -> RiskIn
     return RiskInputs(balances, fills, prices, specs, waiting)
 
 
-def _buy_value(order, spec: MarketSpec) -> Decimal | None:
+def _buy_value(order: Order, spec: MarketSpec) -> Decimal | None:
     """What a waiting buy would spend, in its quote: its quote amount, else what is left at its limit price, else
     at its stop price (a conditional market buy by quantity)."""
     if order.quote_quantity:

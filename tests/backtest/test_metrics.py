@@ -145,6 +145,18 @@ def test_max_drawdown_and_its_duration(equities_by_hour, drawdown, duration_hour
     assert max_drawdown_duration_ns(curve) == duration_hours * HOUR
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=60), st.integers(1, 10**6))
+def test_max_drawdown_is_the_largest_fall_from_the_running_peak_at_any_point(cents, start):
+    """Dividing once per peak (at its deepest point) gives the point-by-point maximum, to the last digit."""
+    curve = [point(0, 0, D(start) / 100)] + [point(0, 0, D(c) / 100) for c in cents]
+    peak, worst = curve[0].equity, D(0)
+    for p in curve:
+        peak = max(peak, p.equity)
+        worst = max(worst, (peak - p.equity) / peak)
+    assert max_drawdown(curve) == float(worst)
+
+
 def test_a_risk_free_rate_is_taken_daily_from_the_yearly_rate():
     curve = [point(0, 0, 100), point(0, 23, 102), point(1, 23, "100.98")]  # returns 0.02, -0.01
     rf = 1.05 ** (1 / 365) - 1  # 0.000133681 per day for 5 % a year

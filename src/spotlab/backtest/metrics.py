@@ -163,12 +163,22 @@ def sortino_ratio(returns: Sequence[float], daily_risk_free: float = 0.0) -> flo
 
 
 def max_drawdown(points: Sequence[EquityPoint]) -> float:
-    """The largest (peak - equity) / peak over the points, as a positive fraction."""
-    peak = points[0].equity
+    """The largest (peak - equity) / peak over the points, as a positive fraction.
+
+    Under one peak the deepest point gives the largest fraction, so one division per peak is enough (the
+    same Decimal quotient the point-by-point walk takes as its maximum)."""
+    peak = trough = points[0].equity
     worst = Decimal(0)
     for point in points:
-        peak = max(peak, point.equity)
-        worst = max(worst, (peak - point.equity) / peak)
+        equity = point.equity
+        if equity > peak:
+            if trough < peak:
+                worst = max(worst, (peak - trough) / peak)
+            peak = trough = equity
+        elif equity < trough:
+            trough = equity
+    if trough < peak:
+        worst = max(worst, (peak - trough) / peak)
     return float(worst)
 
 
@@ -386,20 +396,26 @@ def check_equity_curve(points: Sequence[EquityPoint]) -> None:
     _check_money("equity[0].equity", points[0].equity)
     if points[0].equity <= 0:
         raise _refuse(f"the start equity must be positive, got {points[0].equity}", start_equity=str(points[0].equity))
-    for index, point in enumerate(points):
-        _check_money(f"equity[{index}].equity", point.equity)
-        _check_money(f"equity[{index}].invested", point.invested)
-        if point.equity < 0:
-            raise _refuse(f"equity[{index}] is negative ({point.equity}); a spot account cannot owe", index=index)
-        if index and point.time_ns < points[index - 1].time_ns:
+    before_ns, before_equity = points[0].time_ns, points[0].equity
+    for index, point in enumerate(points):  # one pass, the checks inline: a backtest's curve has a point per bar
+        equity, invested, time_ns = point.equity, point.invested, point.time_ns
+        if type(equity) is not Decimal or type(invested) is not Decimal or not equity.is_finite():
+            _check_money(f"equity[{index}].equity", equity)
+            _check_money(f"equity[{index}].invested", invested)
+        elif not invested.is_finite():
+            _check_money(f"equity[{index}].invested", invested)
+        if equity < 0:
+            raise _refuse(f"equity[{index}] is negative ({equity}); a spot account cannot owe", index=index)
+        if time_ns < before_ns:
             raise _refuse(
                 f"equity[{index}] is older than equity[{index - 1}]; give the curve oldest first", index=index
             )
-        if index and points[index - 1].equity == 0 and point.equity > 0:
+        if before_equity == 0 and equity > 0:
             raise _refuse(
-                f"equity[{index}] comes back from 0 to {point.equity}; deposits during a run are not supported",
+                f"equity[{index}] comes back from 0 to {equity}; deposits during a run are not supported",
                 index=index,
             )
+        before_ns, before_equity = time_ns, equity
 
 
 def check_round_trips(trades: Sequence[RoundTrip]) -> None:

@@ -15,12 +15,12 @@ Invariants
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from decimal import Decimal
 
 import msgspec
 
+from spotlab.collector import collector_paused
 from spotlab.core.engine import AccountState, Engine, MarketState
 from spotlab.core.ledger import FEE_ACCOUNT
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
@@ -71,13 +71,8 @@ _decoder = msgspec.msgpack.Decoder(Snapshot)
 
 def snapshot(engine: Engine) -> Snapshot:
     """The engine's whole state as plain data."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _snapshot(engine)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _snapshot(engine: Engine) -> Snapshot:
@@ -140,13 +135,8 @@ def restore(snap: Snapshot) -> Engine:
     """An engine in exactly the state ``snap`` describes."""
     # Restoring builds millions of long-lived objects and no garbage; the cyclic
     # collector would only re-scan them over and over.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _restore(snap)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _restore(snap: Snapshot) -> Engine:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 
 from spotlab.errors import ErrorCode, SpotlabError
@@ -27,6 +28,7 @@ class Clock(Protocol):
         """The current time as an aware UTC datetime."""
 
 
+@lru_cache(maxsize=1024)  # the events of one command, an order and its fills share their times
 def ns_to_datetime(ns: int) -> datetime:
     """An aware UTC datetime for nanoseconds since the epoch (microsecond resolution)."""
     return _EPOCH + timedelta(microseconds=ns // 1000)

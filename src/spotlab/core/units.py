@@ -94,7 +94,7 @@ def to_units(value: Decimal, step: Decimal, field: str, code: ErrorCode) -> int:
 
 def from_units(units: int, step: Decimal) -> Decimal:
     """The ``Decimal`` worth ``units`` steps, exactly."""
-    return _EXACT.multiply(Decimal(units), step)
+    return _EXACT.multiply(units, step)  # the context takes the int exactly
 
 
 def exact_product(a: Decimal, b: Decimal) -> Decimal:

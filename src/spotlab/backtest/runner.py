@@ -93,6 +93,7 @@ from spotlab.strategy.venue import ExchangeVenue
 
 STRATEGY_ACCOUNT = "strategy"
 _COLLECT_EVERY = 50_000  # bars closed between two collections of the young generations (spotlab.collector)
+_COUNT_EVERY = 64  # bars the one-market loop closes between two counts (progress bar, collector)
 _ZERO = Decimal(0)
 
 
@@ -336,6 +337,7 @@ class _Run:
         reveal, bar_closed, next_due = self.data[market]._append, self.strategy.bar_closed, self.timers.next_due
         closes, owed, last_point, dirty, busy = valuer.closes, self._owed, self._last_point, self._dirty, self._busy
         value, advance, refusals, raised = valuer.value, self._advance, self.refusals, self.venue.raised
+        closed = 0  # bars closed inline and not yet counted (counted in batches: the counting is a call)
         may_skip, delayed = not self.print_every_point, self.delayed
         before: Bar | None = None  # the bar whose close is still to come
         for bar in bars:
@@ -368,7 +370,10 @@ class _Run:
                     totals = self._account_totals()
                 worth = value(totals, currency)
                 equity.append(EquityPoint(start, worth, worth - totals.get(currency, _ZERO)))
-                advance(1)
+                closed += 1
+                if closed == _COUNT_EVERY:
+                    advance(closed)
+                    closed = 0
                 if due is not None and due <= start:  # a timer the callback set for now
                     self._fire_timers(before=start + 1)
             due = self._due
@@ -391,6 +396,7 @@ class _Run:
                 instant(start + length * 2 // 4 // 1000 * 1000, none, ((market, 2, third, bar),))
                 instant(at, none, ((market, 3, last, bar),))
             before = bar
+        advance(closed)
         if before is not None:
             instant(before.close_time_ns, (before,), none)
 

@@ -47,8 +47,10 @@ from spotlab.api.routes.order_schemas import (
     OrderReduce,
     OrderStatusIn,
     account_fill_public,
+    order_json,
     order_list_public,
     order_public,
+    orders_json,
     place,
     place_list,
 )
@@ -74,16 +76,14 @@ MarketFilter = Annotated[str | None, Query(max_length=25, description="Only this
     responses={200: {"model": OrderPublic, "description": "client_order_id already used for this order: the original"}},
     openapi_extra=HOT_SECURITY,
 )
-async def place_order(body: OrderCreate, principal: HotTrader, ctx: CtxDep, response: Response) -> OrderPublic:
+async def place_order(body: OrderCreate, principal: HotTrader, ctx: CtxDep, response: Response) -> Response:
     started = time.perf_counter_ns()
     view = await place(ctx.exchange, principal.account, body)
-    if view.duplicate:
-        response.status_code = 200
-    elif ctx.metrics is not None:  # the same figures as WebSocket order entry
+    if not view.duplicate and ctx.metrics is not None:  # the same figures as WebSocket order entry
         ctx.metrics.observe_command((time.perf_counter_ns() - started) / 1e9)
         ctx.metrics.count_order(body.market.replace("/", "-"), str(view.side), str(view.type))
         ctx.metrics.count_trades(body.market.replace("/", "-"), len(view.fills))
-    return order_public(view)
+    return _json(order_json(view), 200 if view.duplicate else 201, response)
 
 
 @router.get("/orders", response_model=OrderPage, summary="List the caller's orders, newest first")
@@ -129,8 +129,8 @@ async def get_order(order_id: OrderId, principal: Reader, ctx: CtxDep) -> OrderP
     summary="Cancel an order",
     openapi_extra=HOT_SECURITY,
 )
-async def cancel_order(order_id: OrderId, principal: HotTrader, ctx: CtxDep) -> OrderPublic:
-    return order_public(await ctx.exchange.aio.cancel_order(principal.account, order_id))
+async def cancel_order(order_id: OrderId, principal: HotTrader, ctx: CtxDep, response: Response) -> Response:
+    return _json(order_json(await ctx.exchange.aio.cancel_order(principal.account, order_id)), 200, response)
 
 
 @router.delete(
@@ -142,9 +142,10 @@ async def cancel_all_orders(
     principal: Trader,
     ctx: CtxDep,
     market: Annotated[str, Query(max_length=25, description="The market, e.g. BTC-USDT", examples=["BTC-USDT"])],
-) -> list[OrderPublic]:
+    response: Response,
+) -> Response:
     views = await ctx.exchange.aio.cancel_all_orders(principal.account, symbol_of(market))
-    return [order_public(view) for view in views]
+    return _json(orders_json(views), 200, response)
 
 
 @router.patch(
@@ -152,8 +153,11 @@ async def cancel_all_orders(
     response_model=OrderPublic,
     summary="Reduce an open order's quantity (it keeps its place in the book)",
 )
-async def reduce_order(order_id: OrderId, body: OrderReduce, principal: Trader, ctx: CtxDep) -> OrderPublic:
-    return order_public(await ctx.exchange.aio.reduce_order(principal.account, order_id, body.quantity))
+async def reduce_order(
+    order_id: OrderId, body: OrderReduce, principal: Trader, ctx: CtxDep, response: Response
+) -> Response:
+    view = await ctx.exchange.aio.reduce_order(principal.account, order_id, body.quantity)
+    return _json(order_json(view), 200, response)
 
 
 @router.get("/fills", response_model=AccountFillPage, summary="The caller's trades, newest first")
@@ -218,6 +222,14 @@ async def _caught_up_history(ctx: ApiContext):
     if not await ctx.history.wait_async(ctx.exchange.last_sequence):
         raise SpotlabError(ErrorCode.STORE_UNAVAILABLE, "order history is behind the exchange; retry shortly")
     return ctx.history
+
+
+def _json(body: bytes, status: int, response: Response) -> Response:
+    """An answer already written as JSON (``order_json``: the declared model's bytes, without building it). FastAPI
+    passes a returned ``Response`` through as it is, so the headers set on the route's ``response`` are copied."""
+    answer = Response(body, status_code=status, media_type="application/json")
+    answer.headers.raw.extend(response.headers.raw)
+    return answer
 
 
 def _by_client_order_id(ctx: ApiContext, account: str, client_order_id: str) -> list[OrderView]:

@@ -84,9 +84,9 @@ from spotlab.api.handlers import plain, status_of
 from spotlab.api.routes.order_schemas import (
     OrderCreate,
     OrderListCreate,
-    OrderPublic,
+    order_json,
     order_list_public,
-    order_public,
+    orders_json,
     place,
     place_list,
 )
@@ -281,7 +281,6 @@ ClientMessage = Annotated[
 ]  # fmt: skip
 #: Parses (``validate_json``) and checks one client message.
 CLIENT_MESSAGES: TypeAdapter = TypeAdapter(ClientMessage)
-_ORDERS = TypeAdapter(list[OrderPublic])
 
 
 # -- answers ----------------------------------------------------------------------------------------
@@ -623,7 +622,7 @@ class Connection:
             market = market_id(view.market)
             metrics.count_order(market, str(view.side), str(view.type))
             metrics.count_trades(market, len(view.fills))
-        return result_text(op, order_public(view).model_dump_json().encode(), duplicate=bool(view.duplicate))
+        return result_text(op, order_json(view), duplicate=bool(view.duplicate))
 
     def _internal_error(self, op_id: Any) -> dict[str, Any]:
         detail = f"internal error; quote request id {self.request_id} when reporting it"
@@ -631,7 +630,7 @@ class Connection:
 
 
 def _one_order(op: Op, view: OrderView) -> str:
-    return result_text(op, order_public(view).model_dump_json().encode())
+    return result_text(op, order_json(view))
 
 
 def _order_list(op: Op, view: OrderListView) -> str:
@@ -643,7 +642,7 @@ def _placed_list(op: Op, view: OrderListView) -> str:
 
 
 def _orders(op: Op, views: list[OrderView]) -> str:
-    return result_text(op, _ORDERS.dump_json([order_public(view) for view in views]))
+    return result_text(op, orders_json(views))
 
 
 def _now() -> float:

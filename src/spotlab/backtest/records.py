@@ -25,6 +25,26 @@ class EquityPoint:
     invested: Decimal = Decimal(0)
 
 
+_set_time, _set_equity, _set_invested = (
+    EquityPoint.time_ns.__set__,  # type: ignore[attr-defined]  # the slots' descriptors
+    EquityPoint.equity.__set__,  # type: ignore[attr-defined]
+    EquityPoint.invested.__set__,  # type: ignore[attr-defined]
+)
+
+
+def equity_point(time_ns: int, equity: Decimal, invested: Decimal) -> EquityPoint:
+    """``EquityPoint(time_ns, equity, invested)`` made in half the time (a backtest makes one per bar): the frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``; this sets the slots directly."""
+    point = _new(EquityPoint)
+    _set_time(point, time_ns)
+    _set_equity(point, equity)
+    _set_invested(point, invested)
+    return point
+
+
+_new = object.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class RoundTrip:
     market: str  # "BTC/USDT"

@@ -211,19 +211,15 @@ class GroupCommitStore:
             self.failure = self._unavailable()
             self._done.notify_all()
             waiters, self._async_waiters = self._async_waiters, []
-        for _index, loop, future in waiters:
-            _notify(loop, future, self._unavailable())
+        _notify_all(waiters, self._unavailable)
 
     def _wake_async(self) -> None:
         durable = self._durable
-        keep = []
+        keep, ready = [], []
         for waiter in self._async_waiters:
-            index, loop, future = waiter
-            if index <= durable:
-                _notify(loop, future, None)
-            else:
-                keep.append(waiter)
+            (ready if waiter[0] <= durable else keep).append(waiter)
         self._async_waiters = keep
+        _notify_all(ready, None)
 
     def _unavailable(self) -> SpotlabError:
         if self._closing and self._failure is None:
@@ -235,18 +231,28 @@ class GroupCommitStore:
         )
 
 
-def _notify(loop: asyncio.AbstractEventLoop, future: asyncio.Future, error: BaseException | None) -> None:
-    """Settle ``future`` on its loop; a caller whose loop is gone simply is not told."""
-    try:
-        loop.call_soon_threadsafe(_settle_future, future, error)
-    except RuntimeError:  # the event loop was closed: its tasks no longer wait
-        pass
+Waiter = tuple[int, asyncio.AbstractEventLoop, asyncio.Future]
 
 
-def _settle_future(future: asyncio.Future, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _notify_all(waiters: list[Waiter], error: Callable[[], BaseException] | None) -> None:
+    """Settle the waiters' futures on their loops, oldest first, each with a fresh ``error()`` if given: one
+    thread-safe call per loop, not per waiter (a commit group answers dozens of orders at once); a caller whose
+    loop is gone simply is not told."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, BaseException | None]]] = {}
+    for _index, loop, future in waiters:
+        by_loop.setdefault(loop, []).append((future, None if error is None else error()))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_futures, settled)
+        except RuntimeError:  # the event loop was closed: its tasks no longer wait
+            pass
+
+
+def _settle_futures(settled: list[tuple[asyncio.Future, BaseException | None]]) -> None:
+    for future, error in settled:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -25,6 +25,7 @@ class EquityPoint:
     invested: Decimal = Decimal(0)
 
 
+_new = object.__new__
 _set_time, _set_equity, _set_invested = (
     EquityPoint.time_ns.__set__,  # type: ignore[attr-defined]  # the slots' descriptors
     EquityPoint.equity.__set__,  # type: ignore[attr-defined]
@@ -40,9 +41,6 @@ def equity_point(time_ns: int, equity: Decimal, invested: Decimal) -> EquityPoin
     _set_equity(point, equity)
     _set_invested(point, invested)
     return point
-
-
-_new = object.__new__
 
 
 @dataclass(frozen=True, slots=True)

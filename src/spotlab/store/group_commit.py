@@ -31,6 +31,9 @@ from spotlab.store.records import LogRecord, Segment, segments
 log = logging.getLogger(__name__)
 
 
+Waiter = tuple[int, asyncio.AbstractEventLoop, asyncio.Future]  # (record index, its caller's loop, the future)
+
+
 class GroupCommitStore:
     url: str
 
@@ -49,7 +52,7 @@ class GroupCommitStore:
         self._closing = False
         self._listeners: list[Callable[[list[LogRecord]], None]] = []
         self._write_observers: list[Callable[[float, int], None]] = []
-        self._async_waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._async_waiters: list[Waiter] = []
         self._commits = 0
         self._written = 0
         self._ready = threading.Event()
@@ -229,9 +232,6 @@ class GroupCommitStore:
             f"the store {self.url} failed ({type(self._failure).__name__}: {self._failure}); nothing after the "
             "last acknowledged command was saved; reopen the exchange to continue from what is durable",
         )
-
-
-Waiter = tuple[int, asyncio.AbstractEventLoop, asyncio.Future]
 
 
 def _notify_all(waiters: list[Waiter], error: Callable[[], BaseException] | None) -> None:

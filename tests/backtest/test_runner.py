@@ -250,3 +250,20 @@ def test_without_orders_from_init_the_first_open_is_printed_once_by_the_first_ba
     result = run(Scripted(), rows, print_every_point=True)  # every point printed: the open at T0 among them
     at_open = [trade for trade in result.exchange.trades("TST/USDT", limit=100) if trade.time == ns_to_datetime(T0)]
     assert len(at_open) == 1 and at_open[0].price == Decimal(100)
+
+
+def test_the_result_lists_every_order_as_the_exchange_shows_it_at_the_end():
+    def enter(strategy, bar):
+        strategy.buy("TST/USDT", D(2))  # a market order: closed by its answer
+        strategy.buy("TST/USDT", D(1), price=D(90))  # rests, then is canceled
+        strategy.sell("TST/USDT", D(1), price=D(130))  # rests until the end
+
+    def cancel_bid(strategy, bar):
+        for order in strategy.open_orders("TST/USDT"):
+            if order.side == "buy":
+                strategy.cancel(order.id)
+
+    result = run(Scripted({0: enter, 1: cancel_bid}), [(100,) * 4, (101,) * 4, (102,) * 4])
+    statuses = [(o.type, o.side, o.status) for o in result.orders]
+    assert statuses == [("market", "buy", "FILLED"), ("limit", "buy", "CANCELED"), ("limit", "sell", "NEW")]
+    assert result.orders == [result.exchange.order(result.account, o.id) for o in result.orders]

@@ -47,6 +47,10 @@ Known limitations
   (``QuotingVenue``: a book read shows the ladder around the last print); otherwise only the
   print is made, to keep the exchange commands per bar small, and by default (the backtester's
   fast path, ``spotlab.backtest.runner``) only the last such print before the strategy acts.
+- Before an order of the strategy only the side of the ladder it takes is quoted (a buy meets the
+  asks); the other side is added, beside what the order left, when the strategy reads the book or
+  sends an order list. A print the fast path owes just before such an order is taken from that side
+  (``spotlab.backtest.tape``), so its taker is the order's side whatever the price's direction.
 """
 
 from __future__ import annotations

@@ -67,7 +67,9 @@ equal records and equal ``exchange.state_hash()``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import attrgetter
 from pathlib import Path
 
 import pyarrow as pa
@@ -88,6 +90,7 @@ from spotlab.core.events import ConditionalOrderPlaced, Event, OrderFilled, Orde
 from spotlab.core.markets import Catalogue, MarketSpec
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange.service import Exchange
+from spotlab.exchange.views import OrderView
 from spotlab.risk.profile import RiskProfile
 from spotlab.strategy.base import Strategy, StrategyContext
 from spotlab.strategy.data import Bar, MarketData, StrategyFill
@@ -212,10 +215,11 @@ class _Run:
         self.pending: list[StrategyFill] = []
         self.fills: list[tuple[StrategyFill, Decimal]] = []
         self.order_ids: list[int] = []
+        self._closed: dict[int, OrderView] = {}  # answers to placements that closed the order at once: final
         self.equity: list[EquityPoint] = []
         self.refusals: list[tuple[int, str, SpotlabError]] = []
         exchange.subscribe(self._on_event)
-        venue = QuotingVenue(ExchangeVenue(exchange, STRATEGY_ACCOUNT), self._quote)
+        venue = QuotingVenue(ExchangeVenue(exchange, STRATEGY_ACCOUNT), self._quote, self._answered)
         self.delayed = DelayedVenue(venue, self.clock.now_ns) if model.latency_bars else None
         self.timers = Timers()
         self.data = {market: MarketData(market, len(bars)) for market, bars in series.items()}
@@ -485,23 +489,44 @@ class _Run:
             )
         return self._busy[market]
 
-    def _catch_up(self, market: str) -> None:
+    def _catch_up(self, market: str, side: str | None = None) -> bool:
         """Print the last point the fast path skipped in ``market`` (the strategy has no orders there) as the
-        full path printed it, from the point before it: the exchange's last trade price is that point again."""
+        full path printed it, from the point before it: the exchange's last trade price is that point again.
+        With the ``side`` of an order the strategy is about to send there, the print comes from the side of
+        the ladder that order takes (``MarketTape.print_and_quote``). Returns whether a print was owed."""
         owed = self._owed.pop(market, None)
-        if owed is not None:
-            price, previous, bar = owed
-            if bar is not None:  # a whole bar skipped: the point before its close is the third of its path
-                previous = intrabar_path(bar.open, bar.high, bar.low, bar.close, self.model.path)[2]
-            spec = self.specs[market]
-            self.tapes[market].move_idle(_ticks(spec, price), None if previous is None else _ticks(spec, previous))
+        if owed is None:
+            return False
+        price, previous, bar = owed
+        spec, tape = self.specs[market], self.tapes[market]
+        if side is not None:
+            tape.print_and_quote(_ticks(spec, price), side)
+            return True
+        if bar is not None:  # a whole bar skipped: the point before its close is the third of its path
+            previous = intrabar_path(bar.open, bar.high, bar.low, bar.close, self.model.path)[2]
+        tape.move_idle(_ticks(spec, price), None if previous is None else _ticks(spec, previous))
+        return True
 
     def _quote(self, market: str, side: str | None = None) -> None:
+        side = str(side).lower() if side is not None else None
+        if side not in ("buy", "sell"):
+            side = None  # not an order side: the exchange refuses the order itself
+        printed = False
         for owing in sorted(self._owed):  # every market: risk guards value the account at all last prices
-            self._catch_up(owing)
+            if owing == market:
+                printed = self._catch_up(owing, side)
+            else:
+                self._catch_up(owing)
         tape = self.tapes.get(market)
-        if tape is not None:
+        if tape is not None and not (printed and side is not None):
             tape.ensure_quoted(side)
+
+    def _answered(self, view: OrderView) -> None:
+        """Keep the answer to a placement that closed the order at once (a market order that filled): a closed
+        order never changes, so the result need not read it again. It is kept as a later read shows it: without
+        the fills and slippage only the answer carries."""
+        if not view.is_open and not view.duplicate:
+            self._closed[view.id] = _as_read(view)
 
     def _set_clock(self, at: int) -> None:
         self.clock.set_ns(at)
@@ -553,7 +578,12 @@ class _Run:
 
     def _result(self) -> BacktestResult:
         orders = []
+        closed = self._closed
         for order_id in self.order_ids:
+            view = closed.get(order_id)
+            if view is not None:
+                orders.append(view)
+                continue
             try:
                 orders.append(self.exchange.order(STRATEGY_ACCOUNT, order_id))
             except SpotlabError:
@@ -609,6 +639,20 @@ class _RefusalsSeen:
 
         setattr(self, name, call)  # built once: later lookups find it without __getattr__
         return call
+
+
+_VIEW_FIELDS = tuple(field.name for field in fields(OrderView))
+_VIEW_VALUES = attrgetter(*_VIEW_FIELDS)
+_ANSWER_ONLY = {_VIEW_FIELDS.index(name): empty for name, empty in (("fills", ()), ("slippage", None),
+                ("slippage_bps", None))}  # fmt: skip
+
+
+def _as_read(view: OrderView) -> OrderView:
+    """``view`` without what only a placement's answer carries (``dataclasses.replace``, without its overhead)."""
+    values = list(_VIEW_VALUES(view))
+    for index, empty in _ANSWER_ONLY.items():
+        values[index] = empty
+    return OrderView(*values)
 
 
 def _ticks(spec: MarketSpec, price: Decimal) -> int:

@@ -18,7 +18,18 @@ One move to a price ``b`` (from the previous point ``a``), in exchange commands:
    in that command and fill from the ladder.
 ``ensure_quoted`` quotes the ladder around the last print when the strategy is about to send
 a command (``QuotingVenue``), so its market orders always meet the ladder; with ``fill_at_print``
-it re-quotes it before each order so the side that order takes starts at the print.
+it re-quotes it before each order so the side that order takes starts at the print. Before an
+order of a known side only the side of the ladder that order takes is quoted (a buy meets the
+asks; the bids are quoted when something needs them: a book read, an order list, a move).
+
+``print_and_quote`` is the fast path's catch-up print (``spotlab.backtest.runner``) when it comes
+just before an order of a known side, in a market where the strategy has no orders: it cancels the
+ladder and quotes the side the order takes with the print's lots first in line at the print price
+(``price`` itself; on the level there with ``fill_at_print``, else as a level of its own), and the
+tape takes exactly those lots. The last trade price is the print's, and the order then meets the
+ladder ``ensure_quoted(side)`` would have quoted (the same prices and depth), in 2 commands plus
+one per level instead of 3 + 2 x levels. The print's taker is the order's side (a buy's print is
+a buy), whatever the direction from the point before.
 
 Invariants
 - The tape never rests an order (immediate-or-cancel only); the liquidity's orders are canceled
@@ -44,6 +55,8 @@ LIQUIDITY_ACCOUNT = "backtest-liquidity"
 TAPE_ACCOUNT = "backtest-tape"
 _FALLING = {("sell", "stop_loss"), ("sell", "stop_loss_limit"), ("sell", "trailing_stop"), ("buy", "take_profit")}
 _FALLING |= {("buy", "take_profit_limit")}
+_BOTH = frozenset((Side.BUY, Side.SELL))
+_TAKES = {"buy": frozenset((Side.SELL,)), "sell": frozenset((Side.BUY,))}  # the ladder side an order takes
 
 
 class MarketTape:
@@ -56,7 +69,8 @@ class MarketTape:
         self.strategy_account = strategy_account
         self.last: int | None = None  # ticks of the last print
         self.volume = Decimal(0)  # the base volume of the bar being played
-        self.quoted = False  # whether the ladder is in the book
+        self.quoted = False  # whether some of the ladder is in the book
+        self.sides: frozenset[Side] = frozenset()  # the sides of the ladder quoted (Side.BUY: its bids)
         self.taking: str | None = None  # the side the quoted ladder starts at the print for (fill_at_print)
         self.commands = 0
 
@@ -94,17 +108,47 @@ class MarketTape:
         self.last = price
 
     def ensure_quoted(self, side: str | None = None) -> None:
-        """Quote the ladder around the last print if it is not; with ``fill_at_print`` and the ``side`` of
-        the order about to arrive, quote it so that order meets the print itself."""
+        """Quote the ladder around the last print where it is not: the side an order of ``side`` takes
+        (its asks for a buy), or both sides for ``side`` None. With ``fill_at_print`` and the ``side`` of
+        the order about to arrive, re-quote that side so the order meets the print itself."""
         if self.last is None:
             return
         taking = str(side).lower() if side is not None and self.model.fill_at_print else None
         if taking is not None and self._own_side_at_print(taking):
             taking = None  # the re-quoted side would cross the strategy's own order: keep the ordinary ladder
-        if self.quoted and taking is None and self.taking is None:
+        need = _BOTH if side is None else _TAKES[str(side).lower()]
+        if taking is None and self.taking is None:
+            missing = need - self.sides
+            if missing:
+                self._quote(self.last, rising=True, sides=missing)  # added beside what is quoted
             return
         self._cancel_ladder()
-        self._quote(self.last, rising=True, taking=taking)
+        self._quote(self.last, rising=True, taking=taking, sides=need)
+
+    def print_and_quote(self, price: int, side: str) -> None:
+        """Print ``price`` (ticks) from the side of the ladder an order of ``side`` is about to take, in a market
+        where the strategy has no orders, open or conditional (see the module docstring)."""
+        side = str(side).lower()
+        spec, model = self.spec, self.model
+        self._cancel_ladder()
+        taking = side if model.fill_at_print else None
+        bids, asks = ladder(spec, model, price, self.volume, taking)
+        levels = asks if side == "buy" else bids
+        lots = minimum_lots(spec, price)
+        if levels and levels[0][0] == price:
+            levels[0] = (price, levels[0][1] + lots)
+        else:
+            levels.insert(0, (price, lots))
+        maker = Side.SELL if side == "buy" else Side.BUY
+        self._quote_levels(maker, levels)
+        if maker is Side.SELL:
+            self._fund(TAPE_ACCOUNT, 0, buy_hold(price, lots, spec.notional_unit, spec.max_rate))
+            self._place(TAPE_ACCOUNT, Side.BUY, price, lots, TimeInForce.IOC)
+        else:
+            self._fund(TAPE_ACCOUNT, lots * spec.lot_units, 0)
+            self._place(TAPE_ACCOUNT, Side.SELL, price, lots, TimeInForce.IOC)
+        self.quoted, self.sides, self.taking = True, _TAKES[side], taking
+        self.last = price
 
     def _own_side_at_print(self, side: str) -> bool:
         at = self.spec.price(self.last)
@@ -124,18 +168,28 @@ class MarketTape:
     def _cancel_ladder(self) -> None:
         if self.quoted:
             self._execute(CancelAllOrders(LIQUIDITY_ACCOUNT, self.spec.symbol))
-            self.quoted = False
+            self.quoted, self.sides, self.taking = False, frozenset(), None
 
-    def _quote(self, price: int, rising: bool, taking: str | None = None) -> None:
+    def _quote(self, price: int, rising: bool, taking: str | None = None, sides: frozenset[Side] | None = None) -> None:
+        """Quote the ladder around ``price`` (both sides, or ``sides``: ``Side.BUY`` for its bids)."""
+        sides = _BOTH if sides is None else sides
+        bids, asks = ladder(self.spec, self.model, price, self.volume, taking)
+        order = ((Side.SELL, asks), (Side.BUY, bids)) if rising else ((Side.BUY, bids), (Side.SELL, asks))
+        for maker, levels in order:
+            if maker in sides:
+                self._quote_levels(maker, levels)
+        self.quoted, self.sides, self.taking = True, self.sides | sides, taking
+
+    def _quote_levels(self, maker: Side, levels: list[tuple[int, int]]) -> None:
+        """The liquidity rests ``levels`` (``(price ticks, lots)``, best first) on its ``maker`` side."""
         spec = self.spec
-        bids, asks = ladder(spec, self.model, price, self.volume, taking)
-        bid_hold = sum(buy_hold(p, lots, spec.notional_unit, spec.max_rate) for p, lots in bids)
-        self._fund(LIQUIDITY_ACCOUNT, sum(lots for _, lots in asks) * spec.lot_units, bid_hold)
-        sides = ((Side.SELL, asks), (Side.BUY, bids)) if rising else ((Side.BUY, bids), (Side.SELL, asks))
-        for side, levels in sides:
-            for level_price, lots in levels:
-                self._place(LIQUIDITY_ACCOUNT, side, level_price, lots, TimeInForce.GTC)
-        self.quoted, self.taking = True, taking
+        if maker is Side.SELL:
+            self._fund(LIQUIDITY_ACCOUNT, sum(lots for _, lots in levels) * spec.lot_units, 0)
+        else:
+            nu, rate = spec.notional_unit, spec.max_rate
+            self._fund(LIQUIDITY_ACCOUNT, 0, sum(buy_hold(p, lots, nu, rate) for p, lots in levels))
+        for level_price, lots in levels:
+            self._place(LIQUIDITY_ACCOUNT, maker, level_price, lots, TimeInForce.GTC)
 
     def _take_crossed(self, price: int, orders: list[OrderView]) -> list[OrderView]:
         """Let the tape take the strategy's orders the price traded through; returns those still resting."""

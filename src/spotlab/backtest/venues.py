@@ -2,11 +2,11 @@
 
 Both are ``Venue`` s wrapping a ``Venue`` (no ``if backtest:`` anywhere in the strategy or the exchange).
 
-``QuotingVenue(venue, before)`` calls ``before(market, side)`` ahead of every command that can
-trade (``side`` is the order's, or None for order lists) and ahead of a read of the book (``side``
+``QuotingVenue(venue, before, answered)`` calls ``before(market, side)`` ahead of every command that
+can trade (``side`` is the order's, or None for order lists) and ahead of a read of the book (``side``
 None), so the fill model can quote the market first: a strategy that reads the book sees the one
-the bar implies around the last print, whatever points were skipped; everything else passes
-straight through.
+the bar implies around the last print, whatever points were skipped; ``answered(view)`` (optional)
+gets each order placement's answer; everything else passes straight through.
 
 ``DelayedVenue(venue)`` is a ``Venue``: reads (balances, orders, market rules) go straight
 through; commands (place, cancel) are queued per market and return ``None``. The backtester
@@ -27,9 +27,15 @@ from spotlab.strategy.venue import Venue
 class QuotingVenue:
     """A ``Venue`` that calls ``before(market, side)`` ahead of each order placement."""
 
-    def __init__(self, venue: Venue, before: Callable[[str, str | None], None]) -> None:
+    def __init__(
+        self,
+        venue: Venue,
+        before: Callable[[str, str | None], None],
+        answered: Callable[[Any], None] | None = None,
+    ) -> None:
         self._venue = venue
         self._before = before
+        self._answered = answered
 
     @property
     def account(self) -> str:
@@ -37,7 +43,10 @@ class QuotingVenue:
 
     def place_order(self, market, side, type, price=None, quantity=None, **options):
         self._before(market, side)
-        return self._venue.place_order(market, side, type, price, quantity, **options)
+        answer = self._venue.place_order(market, side, type, price, quantity, **options)
+        if self._answered is not None:
+            self._answered(answer)
+        return answer
 
     def place_oco(self, market, quantity, take_profit_price, stop_price, **options):
         self._before(market, None)

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from spotlab import Exchange
 from spotlab.backtest import FillModel
+from spotlab.backtest.tape import LIQUIDITY_ACCOUNT, TAPE_ACCOUNT, MarketTape
 from tests.backtest.support import Scripted, flat, run
 
 D = Decimal
@@ -68,9 +70,22 @@ def test_a_book_read_after_the_order_adds_the_bids_and_shows_the_asks_as_the_ord
     assert strategy.book.asks == [(D("100.10"), D(9)), (D("100.15"), D(10))]
 
 
-def test_each_market_order_costs_the_tape_two_commands_and_one_per_level():
-    script = {1: buy_one, 3: sell_one, 5: buy_one}  # each after a skipped bar: the close is owed each time
-    one = run(Scripted(script), flat(100, 7), model=FillModel(**{**MODEL, "levels": 1}))
-    five = run(Scripted(script), flat(100, 7), model=FillModel(**{**MODEL, "levels": 5}))
-    assert len(one.fills) == len(five.fills) == 3
-    assert five.commands - one.commands == 3 * 4  # four more levels of one side per order, nothing else
+@pytest.mark.parametrize("levels", [1, 5])
+def test_the_print_and_the_ladder_before_an_order_are_two_exchange_commands_whatever_the_levels(levels):
+    with Exchange.open() as exchange:
+        for account in ("strategy", LIQUIDITY_ACCOUNT, TAPE_ACCOUNT):
+            exchange.create_account(account)
+            exchange.deposit(account, "BTC", 1_000)  # enough for every order below: no top-up deposits
+            exchange.deposit(account, "USDT", 100_000_000)
+        spec = exchange.market_spec("BTC/USDT")
+        tape = MarketTape(exchange, spec, FillModel(**{**MODEL, "levels": levels}), "strategy")
+        for price, side in ((5_000_000, "buy"), (5_010_000, "sell"), (5_005_000, "buy")):  # ticks of 0.01 USDT
+            before = tape.commands
+            tape.print_and_quote(price, side)
+            assert tape.commands - before == 2  # one ReplaceQuotes, one immediate-or-cancel order of the tape
+            [last] = exchange.trades("BTC/USDT", limit=1)
+            assert last.price == spec.price(price)
+            book = exchange.order_book("BTC/USDT", depth=None)
+            quoted = book.asks if side == "buy" else book.bids
+            assert (len(quoted), len(book.asks) + len(book.bids)) == (levels, levels)  # the side it takes, alone
+        exchange.check_invariants()

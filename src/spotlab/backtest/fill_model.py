@@ -57,6 +57,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from spotlab.core.markets import MarketSpec
 from spotlab.errors import ErrorCode, SpotlabError
@@ -146,8 +147,15 @@ def minimum_lots(spec: MarketSpec, price: int) -> int:
 
 
 def _ceil_bps(price: int, bps: Decimal) -> int:
+    numerator, denominator = _ratio(bps)
+    return -(-price * numerator // denominator)
+
+
+@lru_cache(maxsize=64)
+def _ratio(bps: Decimal) -> tuple[int, int]:
+    """``bps`` basis points as an exact fraction of one: ``(numerator, denominator)``."""
     numerator, denominator = bps.as_integer_ratio()
-    return -(-price * numerator // (denominator * _BPS))
+    return numerator, denominator * _BPS
 
 
 def _error(message: str) -> SpotlabError:

@@ -266,7 +266,7 @@ class _Run:
     def _check_prices(self) -> None:
         """Refuse, before anything runs, a market whose lowest price is below one tick."""
         for market, bars in self.series.items():
-            _ticks(self.specs[market], min(bar.low for bar in bars))
+            _ticks(self.specs[market], min(map(_LOW, bars)))
 
     # -- playing ---------------------------------------------------------------------------------
 
@@ -641,6 +641,7 @@ class _RefusalsSeen:
         return call
 
 
+_LOW = attrgetter("low")
 _VIEW_FIELDS = tuple(field.name for field in fields(OrderView))
 _VIEW_VALUES = attrgetter(*_VIEW_FIELDS)
 _ANSWER_ONLY = {_VIEW_FIELDS.index(name): empty for name, empty in (("fills", ()), ("slippage", None),

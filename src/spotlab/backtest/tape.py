@@ -23,13 +23,17 @@ order of a known side only the side of the ladder that order takes is quoted (a 
 asks; the bids are quoted when something needs them: a book read, an order list, a move).
 
 ``print_and_quote`` is the fast path's catch-up print (``spotlab.backtest.runner``) when it comes
-just before an order of a known side, in a market where the strategy has no orders: it cancels the
-ladder and quotes the side the order takes with the print's lots first in line at the print price
-(``price`` itself; on the level there with ``fill_at_print``, else as a level of its own), and the
-tape takes exactly those lots. The last trade price is the print's, and the order then meets the
-ladder ``ensure_quoted(side)`` would have quoted (the same prices and depth), in 2 commands plus
-one per level instead of 3 + 2 x levels. The print's taker is the order's side (a buy's print is
-a buy), whatever the direction from the point before.
+just before an order of a known side, in a market where the strategy has no orders: it replaces the
+ladder by the side the order takes, with the print's lots first in line at the print price (``price``
+itself; on the level there with ``fill_at_print``, else as a level of its own), and the tape takes
+exactly those lots. The last trade price is the print's, and the order then meets the ladder
+``ensure_quoted(side)`` would have quoted (the same prices and depth), in 2 commands (one
+``ReplaceQuotes``, one immediate-or-cancel order of the tape) instead of 3 + 2 x levels. The
+print's taker is the order's side (a buy's print is a buy), whatever the direction from the point
+before. ``move_idle`` (the catch-up print otherwise) replaces the ladder by the print's resting half
+in one ``ReplaceQuotes`` too: 2 commands. ``ReplaceQuotes`` (``spotlab.core.quotes``) runs
+triggered conditional orders after its last quote; it is used only where the strategy has no orders
+in the market, so placing the quotes together is placing them one by one.
 
 Invariants
 - The tape never rests an order (immediate-or-cancel only); the liquidity's orders are canceled
@@ -44,7 +48,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from spotlab.backtest.fill_model import FillModel, ladder, minimum_lots
-from spotlab.core.commands import CancelAllOrders, Deposit, PlaceOrder
+from spotlab.core.commands import CancelAllOrders, Deposit, PlaceOrder, Quote, ReplaceQuotes
 from spotlab.core.fees import buy_hold
 from spotlab.core.markets import MarketSpec
 from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, OrderType, Side, TimeInForce
@@ -103,8 +107,7 @@ class MarketTape:
         """``move`` to ``price`` from the point ``previous`` (ticks; None: none yet) in a market where the strategy
         has no orders, open or conditional (so there is nothing to quote for or take): cancel the ladder and print.
         The backtester's fast path uses it to print the last point it skipped (``spotlab.backtest.runner``)."""
-        self._cancel_ladder()
-        self._print(price, price if previous is None else previous, ())
+        self._print(price, price if previous is None else previous, (), replace=True)
         self.last = price
 
     def ensure_quoted(self, side: str | None = None) -> None:
@@ -130,7 +133,6 @@ class MarketTape:
         where the strategy has no orders, open or conditional (see the module docstring)."""
         side = str(side).lower()
         spec, model = self.spec, self.model
-        self._cancel_ladder()
         taking = side if model.fill_at_print else None
         bids, asks = ladder(spec, model, price, self.volume, taking)
         levels = asks if side == "buy" else bids
@@ -140,7 +142,7 @@ class MarketTape:
         else:
             levels.insert(0, (price, lots))
         maker = Side.SELL if side == "buy" else Side.BUY
-        self._quote_levels(maker, levels)
+        self._replace_ladder(maker, levels)
         if maker is Side.SELL:
             self._fund(TAPE_ACCOUNT, 0, buy_hold(price, lots, spec.notional_unit, spec.max_rate))
             self._place(TAPE_ACCOUNT, Side.BUY, price, lots, TimeInForce.IOC)
@@ -181,15 +183,27 @@ class MarketTape:
         self.quoted, self.sides, self.taking = True, self.sides | sides, taking
 
     def _quote_levels(self, maker: Side, levels: list[tuple[int, int]]) -> None:
-        """The liquidity rests ``levels`` (``(price ticks, lots)``, best first) on its ``maker`` side."""
+        """The liquidity rests ``levels`` (``(price ticks, lots)``, best first) on its ``maker`` side, beside what
+        it rests already (one command per level)."""
+        self._fund_levels(maker, levels)
+        for level_price, lots in levels:
+            self._place(LIQUIDITY_ACCOUNT, maker, level_price, lots, TimeInForce.GTC)
+
+    def _replace_ladder(self, maker: Side, levels: list[tuple[int, int]]) -> None:
+        """The liquidity's orders in this market are replaced by ``levels`` on its ``maker`` side, in one command
+        (``ReplaceQuotes``). Only where the strategy has no orders in the market: the quotes can fill or trigger
+        nothing of its, so placing them together is placing them one by one."""
+        self._fund_levels(maker, levels)
+        self._execute(ReplaceQuotes(LIQUIDITY_ACCOUNT, self.spec.symbol, tuple(Quote(maker, p, n) for p, n in levels)))
+        self.quoted, self.sides, self.taking = True, frozenset((maker,)), None
+
+    def _fund_levels(self, maker: Side, levels: list[tuple[int, int]]) -> None:
         spec = self.spec
         if maker is Side.SELL:
             self._fund(LIQUIDITY_ACCOUNT, sum(lots for _, lots in levels) * spec.lot_units, 0)
         else:
             nu, rate = spec.notional_unit, spec.max_rate
             self._fund(LIQUIDITY_ACCOUNT, 0, sum(buy_hold(p, lots, nu, rate) for p, lots in levels))
-        for level_price, lots in levels:
-            self._place(LIQUIDITY_ACCOUNT, maker, level_price, lots, TimeInForce.GTC)
 
     def _take_crossed(self, price: int, orders: list[OrderView]) -> list[OrderView]:
         """Let the tape take the strategy's orders the price traded through; returns those still resting."""
@@ -211,7 +225,9 @@ class MarketTape:
         taken = {o.id for o in bids} | {o.id for o in asks}
         return [o for o in orders if o.id not in taken]
 
-    def _print(self, price: int, previous: int, resting) -> None:
+    def _print(self, price: int, previous: int, resting, replace: bool = False) -> None:
+        """The print at ``price`` (ticks); with ``replace`` its resting half also replaces the ladder (one command
+        for the cancel and it)."""
         spec = self.spec
         at = spec.price(price)
         maker = Side.SELL if price >= previous else Side.BUY
@@ -222,9 +238,13 @@ class MarketTape:
         lots = minimum_lots(spec, price)
         taker = Side.BUY if maker is Side.SELL else Side.SELL
         base, quote = lots * spec.lot_units, buy_hold(price, lots, spec.notional_unit, spec.max_rate)
-        for account, side in ((LIQUIDITY_ACCOUNT, maker), (TAPE_ACCOUNT, taker)):
-            self._fund(account, base if side is Side.SELL else 0, quote if side is Side.BUY else 0)
-        self._place(LIQUIDITY_ACCOUNT, maker, price, lots, TimeInForce.GTC)
+        self._fund(TAPE_ACCOUNT, base if taker is Side.SELL else 0, quote if taker is Side.BUY else 0)
+        if replace:
+            self._replace_ladder(maker, [(price, lots)])
+            self.quoted, self.sides, self.taking = False, frozenset(), None  # the tape takes all of it next
+        else:
+            self._fund(LIQUIDITY_ACCOUNT, base if maker is Side.SELL else 0, quote if maker is Side.BUY else 0)
+            self._place(LIQUIDITY_ACCOUNT, maker, price, lots, TimeInForce.GTC)
         self._place(TAPE_ACCOUNT, taker, price, lots, TimeInForce.IOC)
 
     def _place(self, account: str, side: Side, price: int, lots: int, time_in_force: TimeInForce) -> None:

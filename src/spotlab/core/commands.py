@@ -132,6 +132,23 @@ class CancelOrderList(Command):
     list_id: int
 
 
+class Quote(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One GTC limit order of a ``ReplaceQuotes``."""
+
+    side: Side
+    price: int  # ticks
+    quantity: int  # lots
+
+
+class ReplaceQuotes(Command):
+    """Cancel the account's resting orders in ``market`` and rest ``quotes`` (GTC limit orders, placed in this
+    order) in their place, in one step, all or nothing (``spotlab.core.quotes``): a market maker's re-quote."""
+
+    account: str
+    market: str
+    quotes: tuple[Quote, ...] = ()
+
+
 AnyCommand = (
     ListAsset
     | ListMarket
@@ -145,4 +162,5 @@ AnyCommand = (
     | ReduceOrder
     | PlaceOrderList
     | CancelOrderList
+    | ReplaceQuotes
 )

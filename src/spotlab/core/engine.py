@@ -20,7 +20,8 @@ Invariants
   and orders whose price, quantity or notional would exceed it are refused.
 
 Order placement lives in ``spotlab.core.placement``, conditional orders (stop-loss,
-take-profit) in ``spotlab.core.conditional``: after a placement that traded, ``apply``
+take-profit) in ``spotlab.core.conditional``, a market maker's re-quote in one step in
+``spotlab.core.quotes``: after a placement that traded, ``apply``
 triggers the pending conditionals the last trade price crossed, in the same command.
 This module holds the state and the other commands.
 """
@@ -33,7 +34,7 @@ from decimal import Decimal
 from types import MethodType
 from typing import Any
 
-from spotlab.core import conditional, order_lists, placement
+from spotlab.core import conditional, order_lists, placement, quotes
 from spotlab.core.book import OrderBook
 from spotlab.core.commands import (
     CancelAllOrders,
@@ -46,6 +47,7 @@ from spotlab.core.commands import (
     PlaceOrder,
     PlaceOrderList,
     ReduceOrder,
+    ReplaceQuotes,
     SetMarketStatus,
     Withdraw,
 )
@@ -64,7 +66,7 @@ from spotlab.core.events import (
 from spotlab.core.fees import buy_hold
 from spotlab.core.ledger import FEE_ACCOUNT, Ledger, Row, release
 from spotlab.core.markets import Asset, MarketSpec, MarketStatus
-from spotlab.core.orders import Action, Order, OrderRecord, Side, record_of, transition
+from spotlab.core.orders import CANCEL_ALL_REASON, Action, Order, OrderRecord, Side, record_of, transition
 from spotlab.core.outcome import Outcome
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
@@ -136,6 +138,7 @@ class Engine:
             PlaceOrderList: MethodType(order_lists.place, self),
             CancelOrderList: self._cancel_order_list,
             CancelAllOrders: self._cancel_all_orders,
+            ReplaceQuotes: MethodType(quotes.replace_quotes, self),
             ReduceOrder: self._reduce_order,
             Deposit: self._deposit,
             Withdraw: self._withdraw,
@@ -151,7 +154,8 @@ class Engine:
         if handler is None:
             raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"not a command: {type(command).__name__}")
         outcome = handler(command, ts)
-        if type(command) is PlaceOrder or type(command) is PlaceOrderList:
+        kind = type(command)
+        if kind is PlaceOrder or kind is PlaceOrderList or kind is ReplaceQuotes:
             market = self.markets[command.market]
             pending = market.pending
             if self.list_members or (pending.orders and market.trade_seq != pending.checked_trade):
@@ -290,7 +294,7 @@ class Engine:
         self.market(command.market)
         events: list[Event] = []
         canceled = [order for order in account.open_orders.values() if order.market == command.market]
-        reason = "canceled with all of the account's orders in the market"
+        reason = CANCEL_ALL_REASON
         pending = [order for order in account.pending.values() if order.market == command.market]
         lists = {self.list_members[o.id] for o in canceled + pending if o.id in self.list_members}
         for list_id in sorted(lists):

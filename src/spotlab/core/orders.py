@@ -72,6 +72,8 @@ class SelfTradePrevention(StrEnum):
 
 
 DEFAULT_SELF_TRADE_PREVENTION = SelfTradePrevention.EXPIRE_MAKER
+#: Why ``CancelAllOrders`` (and ``ReplaceQuotes``, for the orders it replaces) canceled an order.
+CANCEL_ALL_REASON = "canceled with all of the account's orders in the market"
 
 
 class OrderStatus(StrEnum):

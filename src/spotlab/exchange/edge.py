@@ -31,13 +31,19 @@ from spotlab.errors import ErrorCode, SpotlabError
 E = TypeVar("E", bound=StrEnum)
 
 
+_MEMBERS: dict[type, dict[str, StrEnum]] = {}  # an enumeration's members by their lower-case values
+
+
 def choice(enum: type[E], value: object, field: str) -> E:
     if isinstance(value, enum):
         return value
     if isinstance(value, str):
-        for member in enum:
-            if member.value.lower() == value.strip().lower():
-                return member
+        members = _MEMBERS.get(enum)
+        if members is None:
+            members = _MEMBERS[enum] = {member.value.lower(): member for member in enum}
+        member = members.get(value.strip().lower())
+        if member is not None:
+            return member
     raise SpotlabError(
         ErrorCode.INVALID_ARGUMENT,
         f"{field} must be one of {', '.join(m.value for m in enum)}; got {value!r}",

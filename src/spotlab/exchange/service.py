@@ -40,6 +40,7 @@ from spotlab.core.commands import (
     PlaceOrder,
     PlaceOrderList,
     ReduceOrder,
+    ReplaceQuotes,
     SetMarketStatus,
     Withdraw,
 )
@@ -80,7 +81,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Shape = Callable[[Outcome], T]
 
-_GUARDED = (PlaceOrder, PlaceOrderList)  # the commands an account's risk profile may refuse
+_GUARDED = (PlaceOrder, PlaceOrderList, ReplaceQuotes)  # the commands an account's risk profile may refuse
 #: Records between automatic snapshots (durable stores only).
 DEFAULT_SNAPSHOT_EVERY = 250_000
 
@@ -800,6 +801,12 @@ class Exchange:
                 ts = self._last_ts
             risk = self._risk
             if risk is not None and type(command) in _GUARDED and risk.guarded(command.account):
+                if type(command) is ReplaceQuotes:
+                    raise SpotlabError(
+                        ErrorCode.INVALID_ARGUMENT,
+                        f"account {command.account!r} has a risk profile: its orders are placed one at a time, "
+                        "where its guards can check each; it cannot replace quotes in one step",
+                    )
                 self._check_risk(risk, command, ts)
             outcome = self._engine.apply(command, ts)
             self._last_ts = ts

@@ -19,6 +19,7 @@ from decimal import Decimal as D
 from html.parser import HTMLParser
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -219,9 +220,17 @@ def test_an_empty_backtest_exports_headers_only_and_empty_lists(data, tmp_path):
     assert "No round trips." in html_string(empty) and "No equity points." in html_string(empty)
 
 
+def with_equity(point, equity):
+    return msgspec.structs.replace(point, equity=equity)
+
+
 BAD_INPUTS = [
     ("a float price", lambda d: replace(d, fills=[replace(d.fills[0], price=93576.0)]), "fills[0].price"),
-    ("a NaN equity", lambda d: replace(d, equity=[replace(d.equity[0], equity=D("NaN"))]), "equity[0].equity"),
+    (
+        "a NaN equity",
+        lambda d: replace(d, equity=[msgspec.structs.replace(d.equity[0], equity=D("NaN"))]),
+        "equity[0].equity",
+    ),
     ("a float pnl", lambda d: replace(d, trades=[replace(d.trades[0], pnl=1.5)]), "trades[0].pnl"),
     ("a side that is not buy/sell", lambda d: replace(d, fills=[replace(d.fills[0], side="long")]), "'long'"),
     ("equity out of order", lambda d: replace(d, equity=list(d.equity)[::-1]), "oldest first"),

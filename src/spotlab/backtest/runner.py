@@ -78,7 +78,7 @@ from spotlab.backtest.accounting import Valuer, unreachable
 from spotlab.backtest.bars import bars_from_table, check_bars
 from spotlab.backtest.fill_model import FillModel, intrabar_path
 from spotlab.backtest.progress import no_progress, progress_bar
-from spotlab.backtest.records import EquityPoint, equity_point
+from spotlab.backtest.records import EquityPoint
 from spotlab.backtest.result import BacktestResult
 from spotlab.backtest.schedule import by_time, in_order, instants
 from spotlab.backtest.tape import LIQUIDITY_ACCOUNT, TAPE_ACCOUNT, MarketTape
@@ -376,7 +376,7 @@ class _Run:
                 if totals is None:
                     totals = self._account_totals()
                 worth = value(totals, currency)
-                equity.append(equity_point(start, worth, worth - totals.get(currency, _ZERO)))
+                equity.append(EquityPoint(start, worth, worth - totals.get(currency, _ZERO)))
                 closed += 1
                 if closed == _COUNT_EVERY:
                     advance(closed)

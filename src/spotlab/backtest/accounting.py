@@ -131,10 +131,18 @@ class Valuer:
     def value(self, totals: Mapping[str, Decimal], currency: str) -> Decimal:
         """``totals`` (asset -> amount) valued in ``currency``: each amount walked along its path, added in asset
         order. The walk of the same ``totals`` object is planned once and reused while no market is newly priced
-        (a backtest values unchanged totals at every close)."""
+        (a backtest values unchanged totals at every close); totals with no hop to walk are valued once."""
         plan = self._plan
         if plan is None or plan[0] is not totals or plan[1] != currency or plan[2] != self._priced:
-            plan = self._plan = (totals, currency, self._priced, self._walks(totals, currency))
+            walks = self._walks(totals, currency)
+            fixed = None  # the value itself when no walk has a hop (the account holds only the currency)
+            if all(not steps for _, steps in walks):
+                fixed = _ZERO
+                for amount, _ in walks:
+                    fixed = _WIDE.add(fixed, amount)
+            plan = self._plan = (totals, currency, self._priced, walks, fixed)
+        if plan[4] is not None:
+            return plan[4]
         total = _ZERO
         closes = self.closes
         for amount, steps in plan[3]:

@@ -19,6 +19,9 @@ from spotlab.errors import ErrorCode, SpotlabError
 
 # Exact arithmetic: any operation that would need rounding raises instead.
 _EXACT = Context(prec=200, traps=[Inexact, Rounded, InvalidOperation])
+#: The exact context itself, for code that turns many integers into ``Decimal`` s at once (``EXACT.multiply(units,
+#: step)`` is ``from_units(units, step)`` without the call).
+EXACT = _EXACT
 
 #: Largest magnitude accepted for any amount at the edge (in whole units). Far above
 #: any real balance, it keeps absurd inputs (1E+999) from reaching the engine.

@@ -23,6 +23,7 @@ from spotlab.clock import ns_to_datetime
 from spotlab.core.events import Event, OrderFilled
 from spotlab.core.markets import MarketSpec
 from spotlab.core.orders import Order, Side
+from spotlab.core.units import EXACT
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,56 +210,62 @@ def market_view(spec: MarketSpec, status: str) -> MarketView:
 
 
 def order_view(order: Order, spec: MarketSpec, events: list[Event] = (), duplicate: bool = False) -> OrderView:
-    """The view of ``order`` now; ``events`` (of the command that placed it) supply its fills."""
+    """The view of ``order`` now; ``events`` (of the command that placed it) supply its fills.
+
+    The answer of every placement (API, strategies, backtests): the integers are turned into ``Decimal`` s by the
+    exact context's multiply, without a call per field."""
     quote = spec.quote
-    fills = tuple(_fills(order, spec, events))
-    filled = spec.quantity(order.filled)
+    unit, tick, lot = quote.unit, spec.tick_size, spec.lot_size
+    times = EXACT.multiply
+    fills = _fills(order, spec, events) if events else ()
+    filled = times(order.filled, lot)
     average = _average_price(spec, order.filled_notional, order.filled) if order.filled else None
-    arrival = spec.price(order.arrival_price) if order.arrival_price else None
+    arrival = times(order.arrival_price, tick) if order.arrival_price else None
     slippage = slippage_bps = None
-    taker_fills = [f for f in fills if f.role == "taker"]
-    if arrival is not None and taker_fills:
-        lots = sum(f.quantity for f in taker_fills)
-        taker_average = sum(f.price * f.quantity for f in taker_fills) / lots
-        slippage = (taker_average - arrival) if order.side is Side.BUY else (arrival - taker_average)
-        slippage = _round_price(spec, slippage)
-        bps = _BPS.multiply(_BPS.divide(slippage, arrival), 10_000)
-        slippage_bps = bps.quantize(_CENT, ROUND_HALF_EVEN, _BPS)
+    if arrival is not None and fills:
+        taker_fills = [f for f in fills if f.role == "taker"]
+        if taker_fills:
+            lots = sum(f.quantity for f in taker_fills)
+            taker_average = sum(f.price * f.quantity for f in taker_fills) / lots
+            slippage = (taker_average - arrival) if order.side is Side.BUY else (arrival - taker_average)
+            slippage = _round_price(spec, slippage)
+            bps = _BPS.multiply(_BPS.divide(slippage, arrival), 10_000)
+            slippage_bps = bps.quantize(_CENT, ROUND_HALF_EVEN, _BPS)
     by_amount = order.quantity == 0 and order.quote_quantity > 0
     return OrderView(
-        id=order.id,
-        account=order.account,
-        market=order.market,
-        side=str(order.side),
-        type=str(order.type),
-        time_in_force=str(order.time_in_force),
-        self_trade_prevention=str(order.self_trade_prevention),
-        status=str(order.status),
-        price=spec.price(order.price) if order.price else None,
-        quantity=None if by_amount else spec.quantity(order.quantity),
-        quote_quantity=quote.to_decimal(order.quote_quantity) if by_amount else None,
-        filled_quantity=filled,
-        remaining_quantity=spec.quantity(order.remaining) if order.is_open else Decimal(0),
-        filled_notional=quote.to_decimal(order.filled_notional),
-        average_price=average,
-        fees=quote.to_decimal(order.fees),
-        fee_asset=quote.code,
-        client_order_id=order.client_order_id,
-        reason=order.reason,
-        created_at=ns_to_datetime(order.created),
-        updated_at=ns_to_datetime(order.updated),
-        fills=fills,
-        arrival_price=arrival,
-        slippage=slippage,
-        slippage_bps=slippage_bps,
-        duplicate=duplicate,
-        stop_price=spec.price(order.stop_price) if order.stop_price else None,
-        parent_id=order.parent_id or None,
-        list_id=order.list_id or None,
-        trailing_distance=spec.price(order.trailing_distance) if order.trailing_distance else None,
-        trailing_percent=Decimal(order.trailing_bps).scaleb(-2) if order.trailing_bps else None,
-        activation_price=spec.price(order.activation_price) if order.activation_price else None,
-    )
+        order.id,
+        order.account,
+        order.market,
+        str(order.side),
+        str(order.type),
+        str(order.time_in_force),
+        str(order.self_trade_prevention),
+        str(order.status),
+        times(order.price, tick) if order.price else None,  # price
+        None if by_amount else times(order.quantity, lot),  # quantity
+        times(order.quote_quantity, unit) if by_amount else None,  # quote_quantity
+        filled,  # filled_quantity
+        times(order.remaining, lot) if order.is_open else _ZERO,  # remaining_quantity
+        times(order.filled_notional, unit),  # filled_notional
+        average,  # average_price
+        times(order.fees, unit),  # fees
+        quote.code,  # fee_asset
+        order.client_order_id,
+        order.reason,
+        ns_to_datetime(order.created),  # created_at
+        ns_to_datetime(order.updated),  # updated_at
+        fills,
+        arrival,  # arrival_price
+        slippage,
+        slippage_bps,
+        duplicate,
+        times(order.stop_price, tick) if order.stop_price else None,  # stop_price
+        order.parent_id or None,  # parent_id
+        order.list_id or None,  # list_id
+        times(order.trailing_distance, tick) if order.trailing_distance else None,  # trailing_distance
+        Decimal(order.trailing_bps).scaleb(-2) if order.trailing_bps else None,  # trailing_percent
+        times(order.activation_price, tick) if order.activation_price else None,  # activation_price
+    )  # OrderView's fields in their order (tests/exchange/test_views.py reads them by name)
 
 
 def trade_view(spec: MarketSpec, trade: tuple[int, int, int, int, Side]) -> Trade:
@@ -266,27 +273,29 @@ def trade_view(spec: MarketSpec, trade: tuple[int, int, int, int, Side]) -> Trad
     return Trade(trade_id, spec.symbol, spec.price(price), spec.quantity(lots), str(taker_side), ns_to_datetime(ts))
 
 
-def _fills(order: Order, spec: MarketSpec, events: list[Event]):
+def _fills(order: Order, spec: MarketSpec, events: list[Event]) -> tuple[Fill, ...]:
     quote = spec.quote
+    unit, code = quote.unit, quote.code
+    tick, lot = spec.tick_size, spec.lot_size
+    times = EXACT.multiply
+    order_id = order.id
+    fills = []
     for event in events:
         if type(event) is not OrderFilled:
             continue
-        if event.taker_order_id == order.id:
+        if event.taker_order_id == order_id:
             role, fee = "taker", event.taker_fee
-        elif event.maker_order_id == order.id:
+        elif event.maker_order_id == order_id:
             role, fee = "maker", event.maker_fee
         else:
             continue
-        yield Fill(
-            event.trade_id,
-            spec.price(event.price),
-            spec.quantity(event.quantity),
-            quote.to_decimal(event.notional),
-            quote.to_decimal(fee),
-            quote.code,
-            role,
-            ns_to_datetime(event.ts),
-        )
+        fills.append(
+            Fill(
+                event.trade_id, times(event.price, tick), times(event.quantity, lot), times(event.notional, unit),
+                times(fee, unit), code, role, ns_to_datetime(event.ts),
+            )
+        )  # fmt: skip
+    return tuple(fills)
 
 
 def _average_price(spec: MarketSpec, notional: int, lots: int) -> Decimal:
@@ -312,3 +321,4 @@ def _price_steps(tick_exponent: int) -> tuple[Decimal, Decimal]:
 _WIDE = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _BPS = Context(prec=34, rounding=ROUND_HALF_EVEN)
 _CENT = Decimal("0.01")
+_ZERO = Decimal(0)

@@ -72,3 +72,13 @@ def run(strategy: Strategy, rows, *, balances=None, model: FillModel | None = No
     )
     result.exchange.check_invariants()  # conservation, no negative balance, book integrity, holds
     return result
+
+
+def buy_one(strategy: Strategy, bar: Bar) -> None:
+    """A script step: a market buy of one TST."""
+    strategy.buy("TST/USDT", Decimal(1))
+
+
+def sell_one(strategy: Strategy, bar: Bar) -> None:
+    """A script step: a market sell of one TST."""
+    strategy.sell("TST/USDT", Decimal(1))

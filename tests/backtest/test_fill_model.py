@@ -9,7 +9,7 @@ import pytest
 from spotlab.backtest.fill_model import FillModel, intrabar_path, ladder, minimum_lots
 from spotlab.errors import SpotlabError
 from spotlab.strategy import Strategy
-from tests.backtest.support import HOUR_NS, T0, Scripted, run, spec
+from tests.backtest.support import HOUR_NS, T0, Scripted, buy_one, run, sell_one, spec
 
 D = Decimal
 
@@ -80,14 +80,6 @@ def test_at_the_print_the_side_an_order_takes_starts_at_the_price_and_the_other_
     assert ladder(spec(), model, 10_000, D(0)) == ordinary  # no order about to arrive: the ordinary ladder
     without = FillModel(spread_bps=D(20), level_step_bps=D(5), levels=2, depth_quantity=D("0.5"))
     assert ladder(spec(), without, 10_000, D(0), "buy") == ordinary  # the option is off by default
-
-
-def buy_one(strategy, bar):
-    strategy.buy("TST/USDT", D(1))
-
-
-def sell_one(strategy, bar):
-    strategy.sell("TST/USDT", D(1))
 
 
 @pytest.mark.parametrize(

@@ -10,18 +10,10 @@ import pytest
 from spotlab import Exchange
 from spotlab.backtest import FillModel
 from spotlab.backtest.tape import LIQUIDITY_ACCOUNT, TAPE_ACCOUNT, MarketTape
-from tests.backtest.support import Scripted, flat, run
+from tests.backtest.support import Scripted, buy_one, flat, run, sell_one
 
 D = Decimal
 MODEL = {"levels": 2, "depth_quantity": D(10), "spread_bps": D(20), "level_step_bps": D(5)}  # half 0.10, step 0.05
-
-
-def buy_one(strategy, bar):
-    strategy.buy("TST/USDT", D(1))
-
-
-def sell_one(strategy, bar):
-    strategy.sell("TST/USDT", D(1))
 
 
 def buy_then_read(strategy, bar):

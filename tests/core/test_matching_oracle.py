@@ -29,19 +29,15 @@ from hypothesis import strategies as st
 from spotlab.core.commands import (
     CancelAllOrders,
     CancelOrder,
-    CreateAccount,
-    Deposit,
-    ListAsset,
-    ListMarket,
     PlaceOrder,
     ReduceOrder,
 )
 from spotlab.core.engine import Engine
 from spotlab.core.events import OrderCanceled, OrderExpired, OrderFilled
-from spotlab.core.markets import MarketStatus
 from spotlab.core.orders import OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.errors import SpotlabError
 from tests.core.reference_book import ReferenceBook, RefError
+from tests.core.unit_market import unit_market
 
 MARKET = "AAA/QQQ"
 ACCOUNTS = ("a0", "a1", "a2")
@@ -54,17 +50,7 @@ RESTING_KINDS = ("limit_gtc", "limit_gtc", "limit_gtc", "limit_maker")
 
 def new_engine() -> Engine:
     """One fee-free market, tick = lot = 1 minor unit, and three accounts rich beyond any order."""
-    engine = Engine()
-    setup = [
-        ListAsset("AAA", 0, "0", "0"),
-        ListAsset("QQQ", 0, "0", "0"),
-        ListMarket(MARKET, "1", "1", "1", "0", "0", "0", MarketStatus.TRADING),
-    ]
-    for account in ACCOUNTS:
-        setup += [CreateAccount(account), Deposit(account, "AAA", 10**12), Deposit(account, "QQQ", 10**15)]
-    for command in setup:
-        engine.apply(command, 0)
-    return engine
+    return unit_market(*ACCOUNTS, fees=("0", "0"), funds=(10**12, 10**15))
 
 
 # -- the command stream ------------------------------------------------------------------

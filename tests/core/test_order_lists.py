@@ -13,10 +13,7 @@ from spotlab.core import state
 from spotlab.core.commands import (
     AnyCommand,
     CancelOrderList,
-    CreateAccount,
     Deposit,
-    ListAsset,
-    ListMarket,
     PlaceOrder,
     PlaceOrderList,
 )
@@ -31,28 +28,18 @@ from spotlab.core.events import (
     OrderRejected,
     OrderTriggered,
 )
-from spotlab.core.markets import MarketStatus
 from spotlab.core.order_lists import OrderList
 from spotlab.core.orders import OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.errors import SpotlabError
+from tests.core.unit_market import M, unit_market
 
-M = "AAA/QQQ"
 BUY, SELL = Side.BUY, Side.SELL
 NONE = SelfTradePrevention.NONE
 
 
 @pytest.fixture
 def engine() -> Engine:
-    engine = Engine()
-    setup = [
-        ListAsset("AAA", 0, "0", "0"),
-        ListAsset("QQQ", 0, "0", "0"),
-        ListMarket(M, "1", "1", "1", "0", "0.001", "0.002", MarketStatus.TRADING),
-    ]
-    for account in ("alice", "bob", "carol"):
-        setup += [CreateAccount(account), Deposit(account, "AAA", 1_000), Deposit(account, "QQQ", 100_000)]
-    for command in setup:
-        engine.apply(command, 0)
+    engine = unit_market("alice", "bob", "carol")
     trade(engine, 100, 1)  # the last trade price is 100
     return engine
 

@@ -1,8 +1,8 @@
 """``ReplaceQuotes``: a market maker's re-quote in one command, the same as canceling and placing one by one,
 all or nothing, durable.
 
-The market has tick = lot = one minor unit, a 0.1 % maker and a 0.2 % taker fee (as in test_order_lists), so a buy
-of ``q`` lots at ``p`` holds ``p*q + floor(p*q * 0.002)``.
+The market is ``tests.core.unit_market``'s: tick = lot = one minor unit, a 0.1 % maker and a 0.2 % taker fee, so a
+buy of ``q`` lots at ``p`` holds ``p*q + floor(p*q * 0.002)``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ from spotlab import Exchange
 from spotlab.core import state
 from spotlab.core.commands import (
     CancelAllOrders,
-    CreateAccount,
-    Deposit,
-    ListAsset,
-    ListMarket,
     PlaceOrder,
     PlaceOrderList,
     Quote,
@@ -31,23 +27,13 @@ from spotlab.core.markets import MarketStatus
 from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, OrderType, Side, TimeInForce
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.profile import RiskProfile
+from tests.core.unit_market import M, unit_market
 
-M = "AAA/QQQ"
 BUY, SELL = Side.BUY, Side.SELL
 
 
 def fresh() -> Engine:
-    engine = Engine()
-    setup = [
-        ListAsset("AAA", 0, "0", "0"),
-        ListAsset("QQQ", 0, "0", "0"),
-        ListMarket(M, "1", "1", "1", "0", "0.001", "0.002", MarketStatus.TRADING),
-    ]
-    for account in ("maker", "bob", "carol"):
-        setup += [CreateAccount(account), Deposit(account, "AAA", 1_000), Deposit(account, "QQQ", 100_000)]
-    for command in setup:
-        engine.apply(command, 0)
-    return engine
+    return unit_market("maker", "bob", "carol")
 
 
 def limit(account: str, side: Side, price: int, lots: int) -> PlaceOrder:

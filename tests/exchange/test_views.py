@@ -16,10 +16,13 @@ T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def ex():
-    clock = SimulatedClock(T0)
+def clock():
+    return SimulatedClock(T0)
+
+
+@pytest.fixture
+def ex(clock):
     with Exchange.open(clock=clock) as exchange:
-        exchange.clock = clock
         for account in ("maker", "alice"):
             exchange.create_account(account)
         exchange.deposit("maker", "BTC", "10")
@@ -29,10 +32,10 @@ def ex():
         yield exchange
 
 
-def test_a_market_buy_that_walked_two_levels(ex):
+def test_a_market_buy_that_walked_two_levels(ex, clock):
     ex.place_order("maker", "BTC/USDT", "sell", "limit", "50000.00", "0.5")
     ex.place_order("maker", "BTC/USDT", "sell", "limit", "50010.00", "1")
-    ex.clock.advance(seconds=2)
+    clock.advance(seconds=2)
     view = ex.place_order("alice", "BTC/USDT", "buy", "market", quantity="1.2", client_order_id="walk-1")
     assert (view.account, view.market, view.side, view.type) == ("alice", "BTC/USDT", "buy", "market")
     assert (view.time_in_force, view.self_trade_prevention, view.status) == ("IOC", "EXPIRE_MAKER", "FILLED")

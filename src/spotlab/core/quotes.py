@@ -69,7 +69,7 @@ def replace_quotes(engine: Engine, command: ReplaceQuotes, ts: int) -> Outcome:
             "replacing its quotes",
         )
     resting = [o for o in account.open_orders.values() if o.market == symbol]
-    _check_funds(engine, account, spec, resting, orders)
+    _check_funds(account, spec, resting, orders)
 
     events: list[Event] = []
     for order in resting:
@@ -84,7 +84,7 @@ def replace_quotes(engine: Engine, command: ReplaceQuotes, ts: int) -> Outcome:
     return Outcome(events, orders=placed)
 
 
-def _check_funds(engine: Engine, account, spec, resting: list[Order], orders: list[PlaceOrder]) -> None:
+def _check_funds(account, spec, resting: list[Order], orders: list[PlaceOrder]) -> None:
     """Refuse quotes whose holds together exceed what is available once ``resting`` is canceled."""
     nu, rate = spec.notional_unit, spec.max_rate
     needs = {

@@ -17,11 +17,10 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 
 from spotlab.errors import ErrorCode, SpotlabError
 
-# Exact arithmetic: any operation that would need rounding raises instead.
-_EXACT = Context(prec=200, traps=[Inexact, Rounded, InvalidOperation])
-#: The exact context itself, for code that turns many integers into ``Decimal`` s at once (``EXACT.multiply(units,
-#: step)`` is ``from_units(units, step)`` without the call).
-EXACT = _EXACT
+#: Exact arithmetic: any operation that would need rounding raises instead. Public for code that turns many
+#: integers into ``Decimal`` s at once: ``EXACT.multiply(units, step)`` is ``from_units(units, step)`` without
+#: the call.
+EXACT = Context(prec=200, traps=[Inexact, Rounded, InvalidOperation])
 
 #: Largest magnitude accepted for any amount at the edge (in whole units). Far above
 #: any real balance, it keeps absurd inputs (1E+999) from reaching the engine.
@@ -76,16 +75,16 @@ def parse_decimal(value: object, field: str) -> Decimal:
 def to_units(value: Decimal, step: Decimal, field: str, code: ErrorCode) -> int:
     """Exact ``value / step`` as an int, or ``code`` with the nearest valid values."""
     try:
-        quotient = _EXACT.divide(value, step)
+        quotient = EXACT.divide(value, step)
         if quotient == quotient.to_integral_value():
             return int(quotient)
     except (Inexact, Rounded):
         pass
-    whole = _EXACT.divide_int(value, step)
+    whole = EXACT.divide_int(value, step)
     if value < 0:
         whole -= 1
-    below = _EXACT.multiply(whole, step)
-    above = _EXACT.add(below, step)
+    below = EXACT.multiply(whole, step)
+    above = EXACT.add(below, step)
     raise SpotlabError(
         code,
         f"{field} {value} is not a multiple of {step}; the nearest valid values are {below} and {above}",
@@ -97,18 +96,18 @@ def to_units(value: Decimal, step: Decimal, field: str, code: ErrorCode) -> int:
 
 def from_units(units: int, step: Decimal) -> Decimal:
     """The ``Decimal`` worth ``units`` steps, exactly."""
-    return _EXACT.multiply(units, step)  # the context takes the int exactly
+    return EXACT.multiply(units, step)  # the context takes the int exactly
 
 
 def exact_product(a: Decimal, b: Decimal) -> Decimal:
     """``a * b`` with no rounding (raises if it would need more than 200 digits)."""
-    return _EXACT.multiply(a, b)
+    return EXACT.multiply(a, b)
 
 
 def ratio_units(numerator: Decimal, denominator: Decimal, what: str) -> int:
     """``numerator / denominator`` when it is a whole number; used to validate specs."""
     try:
-        quotient = _EXACT.divide(numerator, denominator)
+        quotient = EXACT.divide(numerator, denominator)
     except (Inexact, Rounded):
         quotient = None
     if quotient is None or quotient != quotient.to_integral_value():

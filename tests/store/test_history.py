@@ -16,6 +16,7 @@ import asyncio
 import random
 import sqlite3
 import threading
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -387,6 +388,76 @@ def test_after_waiting_for_a_commands_sequence_the_history_shows_it(store_url, c
         assert seen == ex.order("me", order_id)
         assert history.wait(ex.last_sequence + 1, timeout=0.05) is False  # not written yet: times out
         assert asyncio.run(history.wait_async(ex.last_sequence + 1, timeout=0.05)) is False
+
+
+class WriteCounter:
+    """Counts the history's transactions of events (its ``_write``s) from now on."""
+
+    def __init__(self, history: History) -> None:
+        self.count, write = 0, history._write
+
+        def counted(*args):
+            self.count += 1
+            return write(*args)
+
+        history._write = counted
+
+
+def test_events_that_arrive_while_nobody_waits_are_written_in_one_transaction(tmp_path, clock):
+    url = f"sqlite:///{tmp_path}/spotlab.sqlite"
+    with Exchange.open(url, clock=clock) as ex, History.open(url, linger_seconds=30) as history:
+        history.attach(ex)
+        ex.create_account("me")
+        ex.deposit("me", "USDT", "10000")
+        assert history.wait(ex.last_sequence)
+        writes = WriteCounter(history)
+        orders = [ex.place_order("me", "BTC/USDT", "buy", "limit", str(1000 + k), "0.01") for k in range(5)]
+        assert history.applied_seq < ex.last_sequence  # lingering: nobody asked yet
+        assert history.wait(ex.last_sequence, timeout=5)  # a reader ends the linger (not the 30 s)
+        assert writes.count == 1
+        assert [o.id for o in history.orders("me", limit=10).items] == [o.id for o in reversed(orders)]
+
+
+def test_an_async_reader_ends_the_linger_too(clock):
+    with Exchange.open(clock=clock) as ex, History.open(None, linger_seconds=30) as history:
+        history.attach(ex)
+        ex.create_account("me")
+        ex.deposit("me", "USDT", "10000")
+
+        async def place_then_read():
+            order = await ex.aio.place_order("me", "BTC/USDT", "buy", "limit", "1000", "0.01")
+            assert await history.wait_async(ex.last_sequence, timeout=5)
+            return order.id, history.order("me", order.id)
+
+        order_id, seen = asyncio.run(place_then_read())
+        assert seen == ex.order("me", order_id)
+
+
+def test_lingering_events_are_applied_without_a_reader_and_at_close(tmp_path, clock):
+    url = f"sqlite:///{tmp_path}/spotlab.sqlite"
+    with Exchange.open(url, clock=clock) as ex:
+        with History.open(url, linger_seconds=0.05) as history:
+            history.attach(ex)
+            ex.create_account("me")
+            ex.deposit("me", "USDT", "10000")
+            deadline = time.monotonic() + 5
+            while history.applied_seq < ex.last_sequence and time.monotonic() < deadline:
+                time.sleep(0.01)  # nobody waits: the linger alone ends
+            assert history.applied_seq == ex.last_sequence
+        history = History.open(url, linger_seconds=30)
+        history.attach(ex)
+        ex.place_order("me", "BTC/USDT", "buy", "limit", "1000", "0.01")
+        started = time.monotonic()
+        history.close()  # applies what is queued at once
+        assert time.monotonic() - started < 5
+        with History.open(url) as reopened:
+            assert reopened.applied_seq == ex.last_sequence
+
+
+def test_a_negative_linger_is_refused():
+    with pytest.raises(SpotlabError) as refused:
+        History.open(None, linger_seconds=-1)
+    assert refused.value.code == "INVALID_ARGUMENT"
 
 
 def test_a_failing_batch_stops_the_projector_without_moving_the_checkpoint(tmp_path, clock, caplog):

@@ -38,6 +38,12 @@ Invariants
 - The subscriber callback runs on the store's writer thread and only appends to a queue.
 - ``applied_seq`` only grows; ``wait(seq)`` / ``wait_async(seq)`` give read-your-writes:
   after a command returned events up to ``seq``, waiting for ``seq`` then reading shows them.
+- The projector lingers up to ``linger_seconds`` after an event arrives, so that a busy
+  exchange's events are written in few transactions rather than one each (a transaction's
+  fixed cost was most of the projection's). It lingers only while nobody waits: a ``wait``
+  or ``wait_async`` for an event not applied yet ends the linger at once, and so does a
+  full batch (``MAX_BATCH``) or closing. Readers never wait for a linger; candle and
+  ticker news may come up to ``linger_seconds`` later.
 - An in-memory database (``store_url`` ``None``) has one connection: every use of it is
   serialised by a lock.
 """
@@ -80,6 +86,7 @@ log = logging.getLogger(__name__)
 
 #: Most events applied in one transaction.
 MAX_BATCH = 10_000
+LINGER_SECONDS = 0.02  # how long the projector gathers events while nobody waits for them (see the docstring)
 
 
 def event_digest(event: Event) -> str:
@@ -90,7 +97,9 @@ def event_digest(event: Event) -> str:
 class History(HistoryReader):
     """The projection of one exchange's event log into queryable tables."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, linger_seconds: float = LINGER_SECONDS) -> None:
+        if not linger_seconds >= 0:
+            raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"linger_seconds must be >= 0, got {linger_seconds!r}")
         in_memory = engine.dialect.name == "sqlite" and not engine.url.database
         super().__init__(engine, threading.Lock() if in_memory else contextlib.nullcontext(), MarketTickers())
         self._bulk = t.BulkWriter(engine)
@@ -98,7 +107,9 @@ class History(HistoryReader):
         self._queued = threading.Condition(self._state)  # the projector waits for events
         self._advanced = threading.Condition(self._state)  # readers wait for the projector
         self._queue: list[Event] = []
+        self._linger = linger_seconds
         self._applied, self._digest = self._read_checkpoint()
+        self._wanted = self._applied  # the highest seq a reader has waited for: no linger while it is ahead
         self._projection: Projection | None = None
         self._failure: BaseException | None = None
         self._closing = False
@@ -115,8 +126,9 @@ class History(HistoryReader):
         self._without_candles = False  # a file made before candles or conditional orders: rebuilt at attach
 
     @classmethod
-    def open(cls, store_url: str | None) -> History:
-        """Open (or create) the history tables beside the store at ``store_url`` (``None``: in memory)."""
+    def open(cls, store_url: str | None, linger_seconds: float = LINGER_SECONDS) -> History:
+        """Open (or create) the history tables beside the store at ``store_url`` (``None``: in memory);
+        ``linger_seconds``: how long the projector may gather events while nobody waits (0: never)."""
         engine = sql_engine(store_url, "history")
         try:
             schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
@@ -128,7 +140,7 @@ class History(HistoryReader):
             if outdated:  # made before conditional orders: its rows come back from the log at attach
                 t.metadata.drop_all(engine, tables=[t.orders])
             t.metadata.create_all(engine)
-            history = cls(engine)
+            history = cls(engine, linger_seconds)
             history._without_candles = (outdated or not had_candles) and history._applied > 0
             return history
         except BaseException:
@@ -150,6 +162,7 @@ class History(HistoryReader):
     def wait(self, seq: int, timeout: float = 2.0) -> bool:
         """Block until the event ``seq`` is applied; ``False`` on timeout or if the projector stopped first."""
         with self._advanced:
+            self._hurry(seq)
             self._advanced.wait_for(lambda: self._applied >= seq or self._failure is not None or self._closed, timeout)
             return self._applied >= seq
 
@@ -160,6 +173,7 @@ class History(HistoryReader):
                 return True
             if self._failure is not None or self._closed:
                 return False
+            self._hurry(seq)
             loop = asyncio.get_running_loop()
             waiter = (seq, loop, loop.create_future())
             self._async_waiters.append(waiter)
@@ -171,6 +185,13 @@ class History(HistoryReader):
             with self._state:
                 if waiter in self._async_waiters:
                     self._async_waiters.remove(waiter)
+
+    def _hurry(self, seq: int) -> None:
+        """A reader waits for ``seq`` (under ``_state``): the projector stops lingering until it has applied it."""
+        if seq > self._wanted:
+            self._wanted = seq
+            if seq > self._applied:
+                self._queued.notify()
 
     # -- candles ----------------------------------------------------------------------------
 
@@ -288,7 +309,7 @@ class History(HistoryReader):
         with self._state:
             if self._failure is None and not self._closed:
                 self._queue.append(event)
-                if len(self._queue) == 1:
+                if len(self._queue) == 1 or len(self._queue) == MAX_BATCH:  # the first wakes it; a full batch too
                     self._queued.notify()
 
     def _run(self) -> None:
@@ -332,12 +353,29 @@ class History(HistoryReader):
                     self._queued.wait(max(0.0, next_check - time.monotonic()))
                 if not self._queue and self._closing:
                     return  # closing, and everything queued is applied
+                self._gather(next_check if check else None)
                 events, self._queue = self._queue, []
             for start in range(0, len(events), MAX_BATCH):
                 self._apply(events[start : start + MAX_BATCH])
             if check and time.monotonic() >= next_check:
                 self._close_due_candles()
                 next_check = time.monotonic() + self._close_check_seconds
+
+    def _gather(self, next_check: float | None) -> None:
+        """Linger (under ``_queued``) while events keep coming and nobody waits for them: until ``linger_seconds``
+        after now, a full batch, a reader's wait, closing, or the clock's candle check."""
+        if not self._queue:
+            return
+        deadline = time.monotonic() + self._linger
+        if next_check is not None:
+            deadline = min(deadline, next_check)
+        while (
+            len(self._queue) < MAX_BATCH
+            and self._wanted <= self._applied
+            and not self._closing
+            and (left := deadline - time.monotonic()) > 0
+        ):
+            self._queued.wait(left)
 
     def _apply(self, events: list[Event]) -> None:
         with self._candle_lock:

@@ -25,7 +25,7 @@ import uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from spotlab import Exchange
+from spotlab import ErrorCode, Exchange, SpotlabError
 from spotlab.accounts.signing import sign
 from spotlab.api.app import create_app
 from spotlab.api.asyncapi import SERVER_MESSAGES
@@ -34,6 +34,8 @@ from spotlab.api.ws_frames import FrameWebSocketProtocol
 from spotlab.settings import Settings
 from tests.api.conftest import PASSWORD, SECRET
 from tests.api.test_book_stream import ClientBook, Gap
+from tests.store.raw_log import stalled_writes
+from tests.store.test_store_contract import terminate_sessions, with_application_name
 
 M = "BTC-USDT"
 BOOK, TRADES, TICKER = f"book:{M}", f"trades:{M}", f"ticker:{M}"
@@ -122,6 +124,7 @@ class Server:
     exchange: Exchange
     clock: object
     http: httpx.Client
+    store_may_fail: bool = False  # a test that breaks the store: closing may report it
 
     @property
     def ws_url(self) -> str:
@@ -206,7 +209,11 @@ def start(clock, tmp_path) -> Iterator[Callable[..., Server]]:
         server.should_exit = True
         thread.join(timeout=5)
         served.exchange.check_invariants()
-        served.exchange.close()
+        try:
+            served.exchange.close()
+        except SpotlabError as error:
+            if not (served.store_may_fail and error.code is ErrorCode.STORE_UNAVAILABLE):
+                raise
 
 
 @pytest.fixture
@@ -494,6 +501,48 @@ def test_pipelined_order_ops_reach_the_exchange_in_the_order_sent(start, tmp_pat
     placed = [answers[f"p{i}"]["data"]["id"] for i in range(20)]
     assert sorted(o["id"] for o in answers["all"]["data"]) == placed == sorted(placed)
     assert server.exchange.open_orders("alice") == []
+
+
+def test_results_wait_for_durability_and_reading_pauses_at_max_inflight(start, tmp_path):
+    url = f"sqlite:///{tmp_path}/ws.sqlite"
+    server = start(WebSocketOptions(heartbeat_seconds=None, max_inflight=3), store=url)
+    token = server.user("alice", USDT="100000")
+    ws = server.socket()
+    ws.ask("auth", token=token)
+
+    with stalled_writes(url):  # nothing becomes durable meanwhile
+        for i in range(5):
+            ws.send({"op": "place_order", "id": f"p{i}", "order": limit("buy", str(20000 + i), "0.01")})
+        ws.send({"op": "ping", "id": "ping"})
+        assert ws.drain(quiet=0.5) == []  # no result before durability; the ping is not even read yet
+        assert len(server.exchange.open_orders("alice")) == 3  # three applied, then reading paused
+
+    answers = [ws.until(lambda m: m["type"] in ("result", "pong")) for _ in range(6)]
+    order = [m["id"] for m in answers]
+    assert [i for i in order if i != "ping"] == ["p0", "p1", "p2", "p3", "p4"]  # results in the order applied
+    assert order.index("ping") > order.index("p2")  # read only once the first results had gone out
+    assert {m["data"]["status"] for m in answers if m["type"] == "result"} == {"NEW"}
+    assert len(server.exchange.open_orders("alice")) == 5
+
+
+@pytest.mark.postgres
+def test_a_store_failure_answers_every_op_awaiting_durability_with_store_unavailable(start, pg_url):
+    url, name = with_application_name(pg_url)
+    server = start(store=url)
+    server.store_may_fail = True
+    token = server.user("alice", USDT="100000")
+    ws = server.socket()
+    ws.ask("auth", token=token)
+
+    with stalled_writes(pg_url):
+        for i in range(3):
+            ws.send({"op": "place_order", "id": f"p{i}", "order": limit("buy", str(20000 + i), "0.01")})
+        assert ws.drain(quiet=0.3) == []  # applied, awaiting durability
+        assert terminate_sessions(name, "lock") == 1  # the store's session ends: its commit fails
+        answers = [ws.until(lambda m: m["type"] == "error", timeout=10) for _ in range(3)]
+
+    assert [(m["id"], m["code"]) for m in answers] == [(f"p{i}", "STORE_UNAVAILABLE") for i in range(3)]
+    assert ws.ask("place_order", order=limit("buy", "20000", "0.01"))["code"] == "STORE_UNAVAILABLE"
 
 
 def test_order_entry_is_rate_limited_per_connection(start):

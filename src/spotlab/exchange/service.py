@@ -792,6 +792,26 @@ class Exchange:
     def wait_durable(self, index: int) -> None:
         self._guarded(self._store.wait, index)
 
+    async def wait_durable_async(self, index: int) -> None:
+        """``wait_durable`` for asyncio: awaits without blocking the event loop."""
+        try:
+            await self._store.wait_async(index)
+        except SpotlabError as error:
+            self._failed = self._failed or error
+            raise
+
+    @property
+    def durable_index(self) -> int:
+        """Every command's record up to this index is durable: an ``Applied`` at or below it may be answered."""
+        return self._store.durable_index
+
+    def _submit(self, command: Any, shape: Shape[T]) -> tuple[T, int]:
+        """Apply now, without waiting for durability: ``(value, index)``; a refusal raises."""
+        outcome, index, value = self._apply(command, shape)
+        if outcome.error is not None:
+            raise outcome.error
+        return value, index
+
     def _apply(self, command: Any, shape: Shape | None) -> tuple[Outcome, int, Any]:
         with self._lock:
             if self._failed is not None or self._closed or self._store.failure is not None:
@@ -829,17 +849,6 @@ class Exchange:
         if outcome.error is not None:
             raise outcome.error
         self._guarded(self._store.wait, index)
-        return value
-
-    async def _run_async(self, command: Any, shape: Shape[T]) -> T:
-        outcome, index, value = self._apply(command, shape)
-        if outcome.error is not None:
-            raise outcome.error
-        try:
-            await self._store.wait_async(index)
-        except SpotlabError as error:
-            self._failed = self._failed or error
-            raise
         return value
 
     def _guarded(self, wait: Callable[[int], None], index: int) -> None:

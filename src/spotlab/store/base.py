@@ -48,6 +48,10 @@ class Store(Protocol):
     async def wait_async(self, index: int) -> None:
         """Await until record ``index`` is durable (for asyncio servers)."""
 
+    @property
+    def durable_index(self) -> int:
+        """Every record up to this index is durable (it only grows)."""
+
     def wait_snapshot(self, index: int) -> None:
         """Block until a snapshot covering ``index`` or later is stored."""
 

@@ -121,6 +121,10 @@ class GroupCommitStore:
             self._async_waiters.append((index, loop, future))
         await future
 
+    @property
+    def durable_index(self) -> int:
+        return self._durable  # one int, written under the lock: a plain read sees the old or the new value
+
     def wait_snapshot(self, index: int) -> None:
         """Block until a snapshot covering ``index`` (or a later one) is stored."""
         with self._lock:

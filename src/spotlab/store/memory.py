@@ -73,6 +73,10 @@ class MemoryStore:
     def wait(self, index: int) -> None:
         return None
 
+    @property
+    def durable_index(self) -> int:
+        return self._count  # a record is as durable as this store gets once appended
+
     async def wait_async(self, index: int) -> None:
         return None
 

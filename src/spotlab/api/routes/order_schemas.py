@@ -12,7 +12,6 @@ Invariants
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -33,6 +32,7 @@ from spotlab.api.schemas import (
 from spotlab.core.orders import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
+from spotlab.exchange.aio import Applied
 from spotlab.exchange.views import Fill, OrderListView, OrderView
 
 
@@ -375,9 +375,9 @@ def order_list_public(view: OrderListView) -> OrderListPublic:
     )
 
 
-def place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Awaitable[OrderListView]:
-    """Place the OCO or bracket ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
-    The exchange checks the account's risk guards (``spotlab.exchange.risk``)."""
+def place_list(exchange: Exchange, account: str, body: OrderListCreate) -> Applied[OrderListView]:
+    """Place the OCO or bracket ``body`` for ``account`` now (REST and WebSocket share this); await the result
+    for the list once durable. The exchange checks the account's risk guards (``spotlab.exchange.risk``)."""
     market = symbol_of(body.market)
     side = body.side if body.side is not None else ("sell" if body.type == "oco" else "buy")
     if body.type == "oco":
@@ -533,8 +533,9 @@ def account_fill_public(fill: Any) -> AccountFillPublic:
     )
 
 
-def place(exchange: Exchange, account: str, body: OrderCreate) -> Awaitable[OrderView]:
-    """Place ``body`` for ``account`` (REST and WebSocket share this): awaits durability.
+def place(exchange: Exchange, account: str, body: OrderCreate) -> Applied[OrderView]:
+    """Place ``body`` for ``account`` now (REST and WebSocket share this); await the result for the order once
+    durable.
 
     The exchange checks the order against the account's risk profile (``spotlab.exchange.risk``)
     in the same step as placing it; a refusal is ``RISK_LIMIT`` and changes nothing.

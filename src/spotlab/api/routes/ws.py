@@ -46,8 +46,13 @@ Invariants
   ``credential_check_seconds`` it is checked, and once expired or revoked they are unsubscribed
   with an ``error`` naming them (``channels``).
 - Ordering: ops are handled in the order received; order ops reach the exchange in that order
-  (each is applied before the next is read) and then await durability concurrently, up to
-  ``max_inflight`` per connection, so their answers may overtake each other: match them by ``id``.
+  (each is applied before the next is read) and then await durability together, up to
+  ``max_inflight`` per connection (more: reading pauses). A command's result is sent once its
+  log record is durable, never before; results go out in the order the commands were applied,
+  but a refusal (which changes nothing, so has nothing to make durable) is answered at once and
+  may overtake results still awaiting durability: match answers by ``id``. One task per
+  connection answers what awaits durability (``exchange.aio``'s ``Applied``), not one per op.
+  If the store fails, everything awaiting is answered ``STORE_UNAVAILABLE``.
 - Bounded memory: everything sent goes through the subscriber (``spotlab.api.streams``): its bounded queue,
   or, where the server provides ``spotlab.api.ws_frames`` (``spotlab serve`` does), straight to the socket
   as frames built once per fan-out, bounded by the transport's buffer;
@@ -66,6 +71,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -97,6 +104,7 @@ from spotlab.clock import Clock
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
+from spotlab.exchange.aio import Applied
 from spotlab.exchange.views import OrderListView, OrderView
 
 log = logging.getLogger(__name__)
@@ -397,8 +405,12 @@ class Connection:
         self.request_id = (websocket.scope.get("state") or {}).get("request_id", "-")
         self.credential: tuple[str, str] | None = None  # ("token", token) or ("api_key", key id)
         self.budget = OpBudget(options.order_ops_per_second, options.order_ops_burst, _now())
-        self.inflight: set[asyncio.Task] = set()
-        self.slots = asyncio.Semaphore(options.max_inflight)
+        # applied commands whose results wait for durability, oldest (lowest log index) first:
+        # (applied, op, answer, perf_counter_ns when the op was applied)
+        self.awaiting: deque[tuple[Applied, Op, Callable[[Op, Any], str], int]] = deque()
+        self.answering: asyncio.Task | None = None  # the task sending them once durable (while any await)
+        self.room = asyncio.Event()  # set while fewer than max_inflight await
+        self.room.set()
         self.peer_gone = False
 
     async def serve(self) -> None:
@@ -414,7 +426,7 @@ class Connection:
         finally:
             code, reason = self.subscriber.close_code, self.subscriber.close_reason
             self.streams.disconnect(self.subscriber)
-            tasks = (sender, receiver, watcher, *self.inflight)
+            tasks = (sender, receiver, watcher, *((self.answering,) if self.answering is not None else ()))
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -532,7 +544,7 @@ class Connection:
     async def place_order(self, op: PlaceOrderOp) -> None:
         account = self._trader()
 
-        def start() -> Awaitable[OrderView]:
+        def start() -> Applied[OrderView]:
             return place(self.ctx.exchange, account, op.order)
 
         await self._spawn(op, start, self._placed)
@@ -549,7 +561,7 @@ class Connection:
     async def place_order_list(self, op: PlaceOrderListOp) -> None:
         account = self._trader()
 
-        def start() -> Awaitable[OrderListView]:
+        def start() -> Applied[OrderListView]:
             return place_list(self.ctx.exchange, account, op.order_list)
 
         await self._spawn(op, start, _placed_list)
@@ -591,30 +603,53 @@ class Connection:
                 limit=self.options.max_subscriptions,
             )
 
-    async def _spawn(self, op: Op, start: Callable[[], Awaitable[Any]], answer: Callable[[Op, Any], str]) -> None:
-        """Run an exchange command as its own task (started now, so commands keep the order received)."""
-        await self.slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._command(op, start, answer))
-        self.inflight.add(task)
-        task.add_done_callback(self._finished)
-        await asyncio.sleep(0)  # the task's first step applies the command before the next message is read
+    async def _spawn(self, op: Op, start: Callable[[], Applied[Any]], answer: Callable[[Op, Any], str]) -> None:
+        """Apply an exchange command now (so commands keep the order received); its result goes out once durable.
+        A refusal raises here (``handle`` answers it)."""
+        while len(self.awaiting) >= self.options.max_inflight:  # back-pressure: read nothing more for now
+            self.room.clear()
+            await self.room.wait()
+        applied = start()
+        self.awaiting.append((applied, op, answer, time.perf_counter_ns()))
+        if applied.durable:  # so is every command before it: all of them go out now
+            self._send_durable(applied.index)
+        elif self.answering is None:
+            self.answering = asyncio.get_running_loop().create_task(
+                self._answer_durable(), name=f"ws answers {self.request_id}"
+            )
 
-    def _finished(self, task: asyncio.Task) -> None:
-        self.inflight.discard(task)
-        self.slots.release()
-
-    async def _command(self, op: Op, start: Callable[[], Awaitable[Any]], answer: Callable[[Op, Any], str]) -> None:
-        metrics = self.ctx.metrics
+    async def _answer_durable(self) -> None:
+        """Send the results awaiting durability as their records become durable, until none awaits."""
+        exchange = self.ctx.exchange
         try:
-            with metrics.time_command() if metrics is not None else nullcontext():
-                value = await start()
-            text = answer(op, value)
-        except SpotlabError as error:
-            text = encode(error_message(op.id, error))
-        except Exception:  # a bug: logged with its trace, never shown to the client
-            log.exception("WebSocket %s: op %r failed", self.request_id, op.op)
-            text = encode(self._internal_error(op.id))
-        self.deliver(text)
+            while self.awaiting:
+                try:
+                    await exchange.wait_durable_async(self.awaiting[0][0].index)
+                except SpotlabError as error:  # the store failed: nothing awaiting will become durable
+                    while self.awaiting:
+                        self.deliver(encode(error_message(self.awaiting.popleft()[1].id, error)))
+                    break
+                self._send_durable(exchange.durable_index)
+        finally:
+            self.answering = None
+            self.room.set()
+
+    def _send_durable(self, durable: int) -> None:
+        """Send, oldest first, every awaiting result whose record is at or below ``durable``."""
+        awaiting, metrics = self.awaiting, self.ctx.metrics
+        while awaiting and awaiting[0][0].index <= durable:
+            applied, op, answer, applied_ns = awaiting.popleft()
+            try:
+                text = answer(op, applied.value)
+            except Exception:  # a bug: logged with its trace, never shown to the client
+                log.exception("WebSocket %s: op %r failed", self.request_id, op.op)
+                text = encode(self._internal_error(op.id))
+            else:
+                if metrics is not None:
+                    metrics.observe_command((time.perf_counter_ns() - applied_ns) / 1e9)
+            self.deliver(text)
+        if len(awaiting) < self.options.max_inflight:
+            self.room.set()
 
     def _placed(self, op: Op, view: OrderView) -> str:
         metrics = self.ctx.metrics

@@ -406,7 +406,7 @@ class Connection:
         self.credential: tuple[str, str] | None = None  # ("token", token) or ("api_key", key id)
         self.budget = OpBudget(options.order_ops_per_second, options.order_ops_burst, _now())
         # applied commands whose results wait for durability, oldest (lowest log index) first:
-        # (applied, op, answer, perf_counter_ns when the op was applied)
+        # (applied, op, answer, perf_counter_ns when applying it began)
         self.awaiting: deque[tuple[Applied, Op, Callable[[Op, Any], str], int]] = deque()
         self.answering: asyncio.Task | None = None  # the task sending them once durable (while any await)
         self.room = asyncio.Event()  # set while fewer than max_inflight await
@@ -609,8 +609,9 @@ class Connection:
         while len(self.awaiting) >= self.options.max_inflight:  # back-pressure: read nothing more for now
             self.room.clear()
             await self.room.wait()
+        began = time.perf_counter_ns()  # the command's latency counts its applying too, as REST's does
         applied = start()
-        self.awaiting.append((applied, op, answer, time.perf_counter_ns()))
+        self.awaiting.append((applied, op, answer, began))
         if applied.durable:  # so is every command before it: all of them go out now
             self._send_durable(applied.index)
         elif self.answering is None:
@@ -638,7 +639,7 @@ class Connection:
         """Send, oldest first, every awaiting result whose record is at or below ``durable``."""
         awaiting, metrics = self.awaiting, self.ctx.metrics
         while awaiting and awaiting[0][0].index <= durable:
-            applied, op, answer, applied_ns = awaiting.popleft()
+            applied, op, answer, began = awaiting.popleft()
             try:
                 text = answer(op, applied.value)
             except Exception:  # a bug: logged with its trace, never shown to the client
@@ -646,7 +647,7 @@ class Connection:
                 text = encode(self._internal_error(op.id))
             else:
                 if metrics is not None:
-                    metrics.observe_command((time.perf_counter_ns() - applied_ns) / 1e9)
+                    metrics.observe_command((time.perf_counter_ns() - began) / 1e9)
             self.deliver(text)
         if len(awaiting) < self.options.max_inflight:
             self.room.set()

@@ -14,7 +14,8 @@ header's value after ``sha256=`` in constant time (``hmac.compare_digest``), and
 a few minutes from your clock (replays). Answer any 2xx quickly; do the work afterwards.
 
 Destinations: unless ``allow_private``, a URL whose host resolves to an address that is not public is
-refused before any request (outcome ``blocked``; ``spotlab.alerts.destinations``).
+refused before any request (outcome ``blocked``). The check is made where each connection is opened, on the
+very addresses it connects to (``spotlab.alerts.destinations``), so DNS rebinding cannot get round it.
 
 Retries: a connection error, a timeout, 408, 429 or a 5xx is retried up to ``attempts`` in all, waiting
 ``min(max_delay, base_delay * 2**(n-1))`` times a random factor in [0.5, 1) (jitter) before attempt ``n+1``;
@@ -41,11 +42,10 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
-from spotlab.alerts.destinations import resolved_block_reason
+from spotlab.alerts.destinations import BlockedDestination, CheckedBackend, CheckedTransport
 
 __all__ = ["Delivery", "WebhookWorker", "sign", "signature_header", "verify"]
 
@@ -126,7 +126,10 @@ class WebhookWorker:
         if self._tasks:
             return
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout), follow_redirects=False, headers={"User-Agent": "spotlab-webhooks/1"}
+            transport=CheckedTransport(CheckedBackend(self.allow_private)),
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            headers={"User-Agent": "spotlab-webhooks/1"},
         )
         self._tasks = [asyncio.create_task(self._work(), name=f"webhook worker {n}") for n in range(self.concurrency)]
 
@@ -180,17 +183,14 @@ class WebhookWorker:
                 self._queue.task_done()
 
     async def _deliver(self, delivery: Delivery) -> None:
-        if not self.allow_private:
-            parts = urlsplit(delivery.url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            reason = await resolved_block_reason(parts.hostname or "", port)
-            if reason is not None:
-                self.blocked += 1
-                log.warning("webhook for firing %d blocked: %s", delivery.trigger_id, reason)
-                await self._store(delivery.trigger_id, 0, "blocked", None, reason)
-                return
         for attempt in range(1, self.attempts + 1):
-            status, error = await self._attempt(delivery, attempt)
+            try:
+                status, error = await self._attempt(delivery, attempt)
+            except BlockedDestination as blocked:  # refused before the connection: nothing was sent
+                self.blocked += 1
+                log.warning("webhook for firing %d blocked: %s", delivery.trigger_id, blocked)
+                await self._store(delivery.trigger_id, 0, "blocked", None, str(blocked))
+                return
             self.sent += 1
             if status is not None and 200 <= status < 300:
                 self.delivered += 1

@@ -418,6 +418,23 @@ def test_events_that_arrive_while_nobody_waits_are_written_in_one_transaction(tm
         assert [o.id for o in history.orders("me", limit=10).items] == [o.id for o in reversed(orders)]
 
 
+def test_a_reader_who_asks_before_its_event_is_queued_still_gets_one_transaction(tmp_path, clock):
+    # The store wakes a command's caller before it hands the batch to its listeners: a slow listener
+    # ahead of the history widens that moment, so the reader surely asks before the last order is queued.
+    url = f"sqlite:///{tmp_path}/spotlab.sqlite"
+    with Exchange.open(url, clock=clock) as ex, History.open(url, linger_seconds=30) as history:
+        ex.subscribe_records(lambda records: time.sleep(0.05))
+        history.attach(ex)
+        ex.create_account("me")
+        ex.deposit("me", "USDT", "10000")
+        assert history.wait(ex.last_sequence)
+        writes = WriteCounter(history)
+        orders = [ex.place_order("me", "BTC/USDT", "buy", "limit", str(1000 + k), "0.01") for k in range(3)]
+        assert history.wait(ex.last_sequence, timeout=5)
+        assert writes.count == 1
+        assert [o.id for o in history.orders("me", limit=10).items] == [o.id for o in reversed(orders)]
+
+
 def test_an_async_reader_ends_the_linger_too(clock):
     with Exchange.open(clock=clock) as ex, History.open(None, linger_seconds=30) as history:
         history.attach(ex)

@@ -41,8 +41,11 @@ Invariants
 - The projector lingers up to ``linger_seconds`` after an event arrives, so that a busy
   exchange's events are written in few transactions rather than one each (a transaction's
   fixed cost was most of the projection's). It lingers only while nobody waits: a ``wait``
-  or ``wait_async`` for an event not applied yet ends the linger at once, and so does a
-  full batch (``MAX_BATCH``) or closing. Readers never wait for a linger; candle and
+  or ``wait_async`` for an event not applied yet ends the linger as soon as that event is
+  queued (at once if it is), and so does a full batch (``MAX_BATCH``) or closing. The
+  store wakes a command's caller before it hands the batch to the projector, so a reader
+  may ask a moment before its event is queued: applying the queue without it would cost
+  a second transaction and answer no sooner. Readers never wait for a linger; candle and
   ticker news may come up to ``linger_seconds`` later.
 - An in-memory database (``store_url`` ``None``) has one connection: every use of it is
   serialised by a lock.
@@ -187,7 +190,7 @@ class History(HistoryReader):
                     self._async_waiters.remove(waiter)
 
     def _hurry(self, seq: int) -> None:
-        """A reader waits for ``seq`` (under ``_state``): the projector stops lingering until it has applied it."""
+        """A reader waits for ``seq`` (under ``_state``): the projector stops lingering once ``seq`` is queued."""
         if seq > self._wanted:
             self._wanted = seq
             if seq > self._applied:
@@ -309,7 +312,8 @@ class History(HistoryReader):
         with self._state:
             if self._failure is None and not self._closed:
                 self._queue.append(event)
-                if len(self._queue) == 1 or len(self._queue) == MAX_BATCH:  # the first wakes it; a full batch too
+                # the first wakes it; so do a full batch and the event a reader waits for
+                if len(self._queue) == 1 or len(self._queue) == MAX_BATCH or event.seq == self._wanted:
                     self._queued.notify()
 
     def _run(self) -> None:
@@ -363,7 +367,7 @@ class History(HistoryReader):
 
     def _gather(self, next_check: float | None) -> None:
         """Linger (under ``_queued``) while events keep coming and nobody waits for them: until ``linger_seconds``
-        after now, a full batch, a reader's wait, closing, or the clock's candle check."""
+        after now, a full batch, the event a reader waits for is queued, closing, or the clock's candle check."""
         if not self._queue:
             return
         deadline = time.monotonic() + self._linger
@@ -371,7 +375,7 @@ class History(HistoryReader):
             deadline = min(deadline, next_check)
         while (
             len(self._queue) < MAX_BATCH
-            and self._wanted <= self._applied
+            and (self._wanted <= self._applied or self._queue[-1].seq < self._wanted)
             and not self._closing
             and (left := deadline - time.monotonic()) > 0
         ):

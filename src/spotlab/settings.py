@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
     log_level: str = Field("info", description="Log level of the JSON logs.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413.")
+    history_linger_ms: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="How long the history gathers events while no reader waits, so a busy exchange writes them in "
+        "few transactions (0: one each). Reads never wait for it; candle and ticker news may lag by it.",
+    )
     webhook_allow_private: bool = Field(
         False, description="Let alert webhooks go to private, loopback and link-local addresses (off: public only)."
     )

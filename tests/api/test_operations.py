@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from spotlab import Exchange
 from spotlab.api.app import create_app
-from tests.api.conftest import problem
+from spotlab.settings import Settings
+from tests.api.conftest import SECRET, problem
 
 
 def test_healthz_and_readyz_answer_while_the_exchange_is_usable(api):
@@ -42,6 +45,17 @@ def test_event_log_commits_are_timed_by_the_store_on_a_durable_exchange(tmp_path
             commits = value("spotlab_event_log_write_seconds_count")
             assert commits >= 1 and value("spotlab_event_log_records_written_total") >= 2
             assert value("spotlab_event_log_write_seconds_sum") > 0
+
+
+def test_the_history_linger_is_a_setting(exchange, clock, settings, monkeypatch):
+    assert settings.history_linger_ms == 20
+    monkeypatch.setenv("SPOTLAB_HISTORY_LINGER_MS", "0")
+    from_env = Settings(secret_key=SECRET, password_memory_kib=1024, password_time_cost=1)
+    with TestClient(create_app(from_env, exchange=exchange, clock=clock)) as api:
+        assert api.app.state.ctx.history.linger_seconds == 0
+    monkeypatch.setenv("SPOTLAB_HISTORY_LINGER_MS", "-1")
+    with pytest.raises(ValidationError, match="history_linger_ms"):
+        Settings(secret_key=SECRET)
 
 
 def test_every_answer_carries_a_request_id_and_rate_limit_headers(api):

@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, *, exchange: Exchange | None = 
             side_url = ex.url if ex.url.startswith(("sqlite", "postgres")) else None
             engine = sql_engine(side_url, "accounts")
             opened.append(engine.dispose)
-            history = History.open(side_url)
+            history = History.open(side_url, linger_seconds=settings.history_linger_ms / 1000)
             opened.append(history.close)
             await run_in_threadpool(history.attach, ex, clock)  # catches up; the clock closes quiet candles
             await run_in_threadpool(lambda: ex.risk)  # profiles load now; the exchange enforces its guards itself

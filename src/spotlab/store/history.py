@@ -158,6 +158,11 @@ class History(HistoryReader):
         return self._applied
 
     @property
+    def linger_seconds(self) -> float:
+        """How long the projector gathers events while nobody waits for them."""
+        return self._linger
+
+    @property
     def failure(self) -> BaseException | None:
         """Why the projector stopped, if it failed."""
         return self._failure

@@ -24,7 +24,7 @@ from spotlab.core.commands import (
 from spotlab.core.engine import Engine
 from spotlab.core.events import OrderCanceled, OrderFilled, OrderPlaced, OrderTriggered
 from spotlab.core.markets import MarketStatus
-from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, OrderType, Side, TimeInForce
+from spotlab.core.orders import DEFAULT_SELF_TRADE_PREVENTION, OrderStatus, OrderType, Side, TimeInForce
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.risk.profile import RiskProfile
 from tests.core.unit_market import M, unit_market
@@ -72,7 +72,12 @@ def test_it_cancels_the_resting_quotes_and_places_the_new_ones_exactly_as_one_co
     assert canceled == [1, 2]  # the old bid and ask
     [fill] = [e for e in outcome.events if type(e) is OrderFilled]
     assert (fill.price, fill.quantity, fill.taker_account, fill.maker_account) == (99, 5, "maker", "bob")
-    assert [(o.side, o.price, o.remaining) for o in outcome.orders] == [(SELL, 98, 3), (SELL, 101, 10), (BUY, 96, 10)]
+    assert [(o.id, o.status) for o in outcome.orders[:2]] == [(1, OrderStatus.CANCELED), (2, OrderStatus.CANCELED)]
+    assert [(o.side, o.price, o.remaining) for o in outcome.orders[2:]] == [
+        (SELL, 98, 3),
+        (SELL, 101, 10),
+        (BUY, 96, 10),
+    ]
     engine.check_invariants()
 
 

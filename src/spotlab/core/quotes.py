@@ -15,6 +15,7 @@ Invariants (on top of ``spotlab.core.engine``'s)
   are canceled (``INSUFFICIENT_FUNDS``). After those checks no placement can be refused: a quote's hold
   covers whatever it pays when it trades, so each later quote still finds its own hold available.
 - Conditional orders the quotes' trades trigger run after the last quote (``Engine.apply``).
+- ``Outcome.orders``: the canceled orders, then the placed ones (the last ``len(quotes)``, in the quotes' order).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def replace_quotes(engine: Engine, command: ReplaceQuotes, ts: int) -> Outcome:
             raise AssertionError(f"a checked quote was refused: {outcome.error}")
         events.extend(outcome.events)
         placed.append(outcome.order)
-    return Outcome(events, orders=placed)
+    return Outcome(events, orders=[*resting, *placed])
 
 
 def _check_funds(account, spec, resting: list[Order], orders: list[PlaceOrder]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from spotlab.core.engine import Outcome
-from spotlab.exchange.views import OrderListView, OrderView
+from spotlab.exchange.views import OrderListView, OrderView, QuotesView
 
 if TYPE_CHECKING:
     from spotlab.exchange.service import Exchange
@@ -144,6 +144,9 @@ class AsyncExchange:
 
     def reduce_order(self, account: str, order_id: int | str, quantity) -> Applied[OrderView]:
         return self._applied(*self._exchange._reduce_order(account, order_id, quantity))
+
+    def replace_quotes(self, account: str, market: str, quotes) -> Applied[QuotesView]:
+        return self._applied(*self._exchange._replace_quotes(account, market, quotes))
 
     def execute(self, command: Any) -> Applied[Outcome]:
         return self._applied(command, lambda outcome: outcome)

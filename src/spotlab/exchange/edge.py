@@ -11,11 +11,12 @@ Invariants
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
-from spotlab.core.commands import PlaceOrder
+from spotlab.core.commands import PlaceOrder, Quote, ReplaceQuotes
 from spotlab.core.markets import Asset, MarketSpec
 from spotlab.core.orders import (
     CONDITIONAL_TYPES,
@@ -191,3 +192,29 @@ def place_order_command(
         trailing_bps=bps,
         activation_price=activation_ticks,
     )
+
+
+#: The most quotes one re-quote may rest: a ladder, not a book (each is a GTC limit order).
+MAX_QUOTES = 100
+
+
+def replace_quotes_command(spec: MarketSpec, account: object, quotes: Iterable[object]) -> ReplaceQuotes:
+    """``ReplaceQuotes`` from ``(side, price, quantity)`` triples; refuses more than ``MAX_QUOTES``."""
+    if isinstance(quotes, (str, bytes)) or not isinstance(quotes, Iterable):
+        raise SpotlabError(ErrorCode.INVALID_ARGUMENT, f"quotes are (side, price, quantity) triples, got {quotes!r}")
+    given = list(quotes)
+    if len(given) > MAX_QUOTES:
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT, f"at most {MAX_QUOTES} quotes at once, got {len(given)}", field="quotes"
+        )
+    built = []
+    for number, quote in enumerate(given):
+        if isinstance(quote, (str, bytes)) or not isinstance(quote, Iterable) or len(triple := tuple(quote)) != 3:
+            raise SpotlabError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"quote {number} is not a (side, price, quantity) triple: {quote!r}",
+                field="quotes",
+            )
+        side, price, quantity = triple
+        built.append(Quote(choice(Side, side, "side"), price_ticks(spec, price), quantity_lots(spec, quantity)))
+    return ReplaceQuotes(account_name(account), spec.symbol, tuple(built))

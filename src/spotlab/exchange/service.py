@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ from spotlab.exchange.views import (
     MarketView,
     OrderListView,
     OrderView,
+    QuotesView,
     Trade,
     Withdrawal,
     market_view,
@@ -308,6 +309,35 @@ class Exchange:
             order = self._engine.find_order(edge.account_name(account), edge.order_id(order_id))
             spec = self._engine.markets[order.market].spec
         return ReduceOrder(account, order.id, edge.quantity_lots(spec, quantity)), self._order_shape
+
+    # -- quotes (a market maker's re-quote) ----------------------------------------------------
+
+    def replace_quotes(
+        self, account: str, market: str, quotes: Iterable[tuple[str, Decimal | int | str, Decimal | int | str]]
+    ) -> QuotesView:
+        """Cancel ``account``'s resting orders in ``market`` and rest ``quotes`` in their place, in one step.
+
+        ``quotes`` are ``(side, price, quantity)`` triples (at most ``edge.MAX_QUOTES``), each a GTC limit order
+        placed in the order given; none is an empty re-quote (a cancel-all). All or nothing
+        (``spotlab.core.quotes``): quotes whose holds together exceed what the account has once its resting
+        orders there are canceled, or any quote that is not a valid limit order, refuse the whole re-quote and
+        change nothing. Refused too for an account with conditional orders or order lists in the market (cancel
+        them first) and for an account with a risk profile (its guards check orders one at a time).
+        One command, one log record, one durable write.
+        """
+        return self._run(*self._replace_quotes(account, market, quotes))
+
+    def _replace_quotes(self, account, market, quotes) -> tuple[Any, Shape]:
+        spec = self._engine.market(market).spec
+        command = edge.replace_quotes_command(spec, account, quotes)
+        placed = len(command.quotes)
+
+        def shape(outcome: Outcome) -> QuotesView:
+            views = [order_view(order, spec, outcome.events) for order in outcome.orders]
+            split = len(views) - placed
+            return QuotesView(spec.symbol, canceled=tuple(views[:split]), placed=tuple(views[split:]))
+
+        return command, shape
 
     # -- order lists (OCO, bracket) ----------------------------------------------------------
 

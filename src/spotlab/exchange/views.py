@@ -112,6 +112,16 @@ class OrderListView:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotesView:
+    """A re-quote (``Exchange.replace_quotes``): the resting orders it canceled, then the quotes it placed, in the
+    order given, each as it is after the re-quote (a quote that crossed the book shows its fills)."""
+
+    market: str
+    canceled: tuple[OrderView, ...]
+    placed: tuple[OrderView, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Trade:
     id: int
     market: str

@@ -42,6 +42,7 @@ def test_the_readme_python_examples_run_in_order(tmp_path, monkeypatch, capsys):
     assert "NEW [['64000.00', '0.01000']] True" in out
     assert "NEW 47500.00 0.30000000" in out and "TRIGGERED True 0.09000 49000.00" in out  # conditional orders
     assert "True True 521.52100000" in out  # a buy OCO's one hold, and its client id repeated
+    assert "3 [('buy', '30100.00', 'NEW'), ('sell', '69900.00', 'NEW')]" in out and "INSUFFICIENT_FUNDS 2" in out
     assert "57.92" in out  # the indicators example
     assert "403 RISK_LIMIT max_trades_per_day: 2 orders traded today" in out and "0.06991 99.880417 risk" in out
     assert "RISK_LIMIT require_stop_loss" in out and "BTC/USDT 0.10000000 60060" in out  # the facade's guards

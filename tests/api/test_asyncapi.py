@@ -12,7 +12,7 @@ from spotlab.api.channels import PRIVATE_CHANNELS, PUBLIC_CHANNELS
 from spotlab.api.routes import ws
 
 OPS = {"subscribe", "unsubscribe", "auth", "place_order", "cancel_order", "cancel_all", "place_order_list",
-       "cancel_order_list", "ping"}  # fmt: skip
+       "cancel_order_list", "replace_quotes", "ping"}  # fmt: skip
 
 
 @pytest.fixture

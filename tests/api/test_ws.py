@@ -487,6 +487,40 @@ def test_orders_placed_and_canceled_over_the_socket_answer_in_the_rest_shape(ser
     assert ws.ask("cancel_order", order_id=999)["code"] == "ORDER_NOT_FOUND"
 
 
+def test_a_re_quote_over_the_socket_answers_as_rest_does_and_the_orders_channel_tells_of_it(server):
+    token = server.user("alice", USDT="100000", BTC="1")
+    ws = server.socket()
+    ws.ask("auth", token=token)
+    old = ws.ask("place_order", order=limit("buy", "29000", "0.1"))["data"]
+    ws.ask("subscribe", channels=["orders"])
+    ladder = [
+        {"side": "buy", "price": "29900", "quantity": "0.1"},
+        {"side": "sell", "price": "30100", "quantity": "0.1"},
+    ]
+    answer = ws.ask("replace_quotes", market=M, quotes=ladder)
+    assert (answer["type"], answer["op"]) == ("result", "replace_quotes")
+    assert [o["id"] for o in answer["data"]["canceled"]] == [old["id"]]
+    placed = answer["data"]["placed"]
+    assert [(o["side"], o["price"], o["status"]) for o in placed] == [
+        ("buy", "29900.00", "NEW"),
+        ("sell", "30100.00", "NEW"),
+    ]
+    for order in placed:
+        assert order == server.http.get(f"/v1/orders/{order['id']}", headers=bearer(token)).json()
+    updates = [u for m in ws.drain() if m["type"] == "orders" for u in m["orders"]]
+    assert [(u["event"], u["order_id"]) for u in updates][-3:] == [  # (the old order's placing may come first)
+        ("canceled", old["id"]),
+        *[("placed", o["id"]) for o in placed],
+    ]
+
+    before = server.exchange.state_hash()
+    too_much = ws.ask("replace_quotes", market=M, quotes=[{"side": "sell", "price": "30100", "quantity": "2"}])
+    assert (too_much["code"], too_much["status"]) == ("INSUFFICIENT_FUNDS", 409)
+    floats = ws.ask("replace_quotes", market=M, quotes=[{"side": "sell", "price": 30100.5, "quantity": "0.1"}])
+    assert (floats["code"], floats["status"]) == ("VALIDATION_ERROR", 422)
+    assert server.exchange.state_hash() == before
+
+
 def test_pipelined_order_ops_reach_the_exchange_in_the_order_sent(start, tmp_path):
     server = start(store=f"sqlite:///{tmp_path}/ws.sqlite")
     token = server.user("alice", USDT="100000")

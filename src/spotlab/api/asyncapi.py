@@ -22,7 +22,14 @@ from pydantic.json_schema import models_json_schema
 
 from spotlab.api.channels import CANDLE_CHANNEL, PRIVATE_CHANNELS, PUBLIC_CHANNELS
 from spotlab.api.routes import ws
-from spotlab.api.routes.order_schemas import OrderCreate, OrderListCreate, OrderListPublic, OrderPublic
+from spotlab.api.routes.order_schemas import (
+    OrderCreate,
+    OrderListCreate,
+    OrderListPublic,
+    OrderPublic,
+    QuotesPublic,
+    QuotesReplace,
+)
 from spotlab.api.schemas import FieldError
 from spotlab.marketdata.candles import INTERVALS
 
@@ -68,15 +75,16 @@ class Authenticated(ServerMessage):
 
 class Result(ServerMessage):
     """The answer to an order op: ``data`` is the order (a list of orders for ``cancel_all``, the order list for
-    ``place_order_list`` and ``cancel_order_list``) exactly as REST answers it."""
+    ``place_order_list`` and ``cancel_order_list``, the canceled and placed orders for ``replace_quotes``) exactly
+    as REST answers it."""
 
     type: Literal["result"]
     id: RequestId
-    op: Literal["place_order", "cancel_order", "cancel_all", "place_order_list", "cancel_order_list"]
+    op: Literal["place_order", "cancel_order", "cancel_all", "place_order_list", "cancel_order_list", "replace_quotes"]
     duplicate: bool | None = Field(
         None, description="place_order and place_order_list only: client_order_id repeated (REST's 200)"
     )
-    data: OrderPublic | OrderListPublic | list[OrderPublic]
+    data: OrderPublic | OrderListPublic | QuotesPublic | list[OrderPublic]
 
 
 class Error(ServerMessage):
@@ -414,6 +422,12 @@ EXAMPLES: dict[type[BaseModel], list[dict[str, Any]]] = {
         {"type": "result", "id": 7, "op": "place_order", "duplicate": False, "data": _ORDER},
         {"type": "result", "id": 9, "op": "cancel_all", "data": [{**_ORDER, "status": "CANCELED", "fills": []}]},
         {"type": "result", "id": 11, "op": "place_order_list", "duplicate": False, "data": _LIST},
+        {
+            "type": "result",
+            "id": 13,
+            "op": "replace_quotes",
+            "data": QuotesPublic.model_config["json_schema_extra"]["examples"][0],
+        },
     ],
     Error: [
         {
@@ -542,6 +556,10 @@ EXAMPLES |= {
         for example in OrderListCreate.model_config["json_schema_extra"]["examples"]
     ],
     ws.CancelOrderListOp: [{"op": "cancel_order_list", "id": 12, "list_id": 7}],
+    ws.ReplaceQuotesOp: [
+        {"op": "replace_quotes", "id": 13, "market": "BTC-USDT", **example}
+        for example in QuotesReplace.model_config["json_schema_extra"]["examples"]
+    ],
     ws.PingOp: [{"op": "ping", "id": 10}],
 }
 
@@ -586,6 +604,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "cancelAll": ws.CancelAllOp,
     "placeOrderList": ws.PlaceOrderListOp,
     "cancelOrderList": ws.CancelOrderListOp,
+    "replaceQuotes": ws.ReplaceQuotesOp,
     "ping": ws.PingOp,
     "subscribed": Subscribed,
     "unsubscribed": Unsubscribed,
@@ -615,6 +634,7 @@ OPERATIONS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "cancelAll": ("receive", "connection", ["cancelAll"], ["result", "error"]),
     "placeOrderList": ("receive", "connection", ["placeOrderList"], ["result", "error"]),
     "cancelOrderList": ("receive", "connection", ["cancelOrderList"], ["result", "error"]),
+    "replaceQuotes": ("receive", "connection", ["replaceQuotes"], ["result", "error"]),
     "ping": ("receive", "connection", ["ping"], ["pong", "error"]),
     "sendHeartbeat": ("send", "connection", ["heartbeat"], []),
     "sendTrades": ("send", "trades", ["trades"], []),

@@ -111,6 +111,7 @@ DEFAULT_WEIGHTS: tuple[EndpointWeight, ...] = (
     EndpointWeight("POST", "/v1/orders", 1),
     EndpointWeight("DELETE", "/v1/orders/{order_id}", 1),
     EndpointWeight("DELETE", "/v1/orders", 5),
+    EndpointWeight("PUT", "/v1/quotes/{market}", 5),
     EndpointWeight("GET", "/v1/orders", 2),
     EndpointWeight("GET", "/v1/fills", 2),
     EndpointWeight(

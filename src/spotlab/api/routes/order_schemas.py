@@ -33,7 +33,8 @@ from spotlab.core.orders import OrderStatus, OrderType, SelfTradePrevention, Sid
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
 from spotlab.exchange.aio import Applied
-from spotlab.exchange.views import Fill, OrderListView, OrderView
+from spotlab.exchange.edge import MAX_QUOTES
+from spotlab.exchange.views import Fill, OrderListView, OrderView, QuotesView
 
 
 def _lower(value: Any) -> Any:
@@ -213,7 +214,7 @@ class OrderPublic(ResponseModel):
     ``slippage`` compares the taker fills' average with the best opposite price on arrival."""
 
     id: int
-    client_order_id: str | None
+    client_order_id: str | None = Field(None, description="Your id for the order, if placed with one")
     market: str
     side: str
     type: str
@@ -229,7 +230,7 @@ class OrderPublic(ResponseModel):
     filled_quantity: DecimalOut
     remaining_quantity: DecimalOut
     filled_notional: DecimalOut
-    average_price: DecimalOut | None
+    average_price: DecimalOut | None = Field(None, description="Of the fills so far; null before the first")
     fees: DecimalOut
     fee_asset: str
     reason: str | None = None
@@ -237,8 +238,10 @@ class OrderPublic(ResponseModel):
     updated_at: datetime
     fills: list[FillPublic]
     arrival_price: DecimalOut | None
-    slippage: DecimalOut | None = Field(description="Per unit, in the quote asset; positive is worse than arrival")
-    slippage_bps: DecimalOut | None
+    slippage: DecimalOut | None = Field(
+        None, description="Per unit, in the quote asset; positive is worse than arrival; null without taker fills"
+    )
+    slippage_bps: DecimalOut | None = None
     stop_price: DecimalOut | None = Field(None, description="Conditional orders: the trigger (last trade price)")
     parent_id: int | None = Field(None, description="The conditional order whose trigger placed this order")
     list_id: int | None = Field(None, description="The order list (OCO, bracket) this order belongs to")
@@ -355,6 +358,90 @@ class OrderListPublic(ResponseModel):
     client_order_id: str | None = Field(None, description="The list's client id, if placed with one")
 
     model_config = {"json_schema_extra": {"examples": [_LIST_EXAMPLE]}}
+
+
+class QuoteIn(RequestModel):
+    """One quote: a GTC limit order."""
+
+    side: SideIn
+    price: DecimalIn
+    quantity: DecimalIn
+
+    model_config = {"json_schema_extra": {"examples": [{"side": "buy", "price": "64990", "quantity": "0.2"}]}}
+
+
+class QuotesReplace(RequestModel):
+    """The caller's new quotes in the market, placed in this order once its resting orders there are canceled:
+    in one step, all or nothing. An empty list cancels them all."""
+
+    quotes: list[QuoteIn] = Field(max_length=MAX_QUOTES, description=f"At most {MAX_QUOTES} GTC limit orders")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "quotes": [
+                        {"side": "buy", "price": "64990", "quantity": "0.2"},
+                        {"side": "buy", "price": "64980", "quantity": "0.3"},
+                        {"side": "sell", "price": "65010", "quantity": "0.2"},
+                        {"side": "sell", "price": "65020", "quantity": "0.3"},
+                    ]
+                }
+            ]
+        }
+    }
+
+
+_QUOTE_EXAMPLE = {
+    **_ORDER_EXAMPLE,
+    "client_order_id": None,
+    "status": "NEW",
+    "price": "64990",
+    "quantity": "0.2",
+    "filled_quantity": "0",
+    "remaining_quantity": "0.2",
+    "filled_notional": "0",
+    "average_price": None,
+    "fees": "0",
+    "fills": [],
+    "arrival_price": "65000",
+    "slippage": None,
+    "slippage_bps": None,
+}
+
+
+class QuotesPublic(ResponseModel):
+    """A re-quote: the resting orders it canceled, then the quotes it placed (in the order given), each as it is
+    after the re-quote: a quote that crossed the book shows its fills."""
+
+    market: str
+    canceled: list[OrderPublic]
+    placed: list[OrderPublic]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "market": "BTC-USDT",
+                    "canceled": [{**_QUOTE_EXAMPLE, "id": 1041, "status": "CANCELED", "price": "64980",
+                                  "remaining_quantity": "0.2",
+                                  "reason": "canceled with all of the account's orders in the market"}],
+                    "placed": [{**_QUOTE_EXAMPLE, "id": 1042}],
+                }
+            ]
+        }
+    }  # fmt: skip
+
+
+def quotes_json(view: QuotesView) -> bytes:
+    """``QuotesPublic`` of ``view`` as JSON, built like ``order_json``."""
+    return _JSON.encode(
+        {
+            "market": market_id(view.market),
+            "canceled": [_order_fields(order) for order in view.canceled],
+            "placed": [_order_fields(order) for order in view.placed],
+        }
+    )
 
 
 def order_list_public(view: OrderListView) -> OrderListPublic:

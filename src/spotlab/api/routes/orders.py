@@ -1,5 +1,5 @@
 """Orders and fills of the caller: place, list, get, cancel, cancel all, reduce; the account's trades;
-order lists (OCO, bracket): place, get, cancel.
+order lists (OCO, bracket): place, get, cancel; quotes: replace a market's in one step.
 
 Invariants
 - Every route acts on ``principal.account`` only. Another account's order is "not
@@ -19,6 +19,10 @@ Invariants
   new list, 200 with the original list when its ``client_order_id`` repeats with the same body, 409
   ``DUPLICATE_CLIENT_ORDER_ID`` (naming ``list_id``) with another; without a client id each POST
   places a new list. Lists' client ids are apart from orders'.
+- ``PUT /v1/quotes/{market}`` (``trade`` scope) cancels the caller's resting orders in the market and rests
+  the body's quotes (GTC limits) in their place as one exchange command: all or nothing, one durable
+  write (``Exchange.replace_quotes``). Refused (and nothing changed) for an account with conditional
+  orders or order lists there, or with a risk profile.
 - Lists are newest first with cursor pagination. Open orders (``open=true``) and
   lookups by ``client_order_id`` come from the exchange (live, exact); everything else
   from the history read model after it has applied the exchange's last event, so a
@@ -46,6 +50,8 @@ from spotlab.api.routes.order_schemas import (
     OrderPublic,
     OrderReduce,
     OrderStatusIn,
+    QuotesPublic,
+    QuotesReplace,
     account_fill_public,
     order_json,
     order_list_public,
@@ -53,8 +59,9 @@ from spotlab.api.routes.order_schemas import (
     orders_json,
     place,
     place_list,
+    quotes_json,
 )
-from spotlab.api.schemas import decode_cursor, encode_cursor, symbol_of
+from spotlab.api.schemas import decode_cursor, encode_cursor, market_id, symbol_of
 from spotlab.core.orders import OrderStatus
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
@@ -146,6 +153,29 @@ async def cancel_all_orders(
 ) -> Response:
     views = await ctx.exchange.aio.cancel_all_orders(principal.account, symbol_of(market))
     return _json(orders_json(views), 200, response)
+
+
+@router.put(
+    "/quotes/{market}",
+    response_model=QuotesPublic,
+    summary="Replace the caller's quotes in a market in one step (a market maker's re-quote)",
+)
+async def replace_quotes(
+    market: Annotated[str, Path(max_length=25, description="The market, e.g. BTC-USDT", examples=["BTC-USDT"])],
+    body: QuotesReplace,
+    principal: Trader,
+    ctx: CtxDep,
+    response: Response,
+) -> Response:
+    started = time.perf_counter_ns()
+    quotes = [(quote.side, quote.price, quote.quantity) for quote in body.quotes]
+    view = await ctx.exchange.aio.replace_quotes(principal.account, symbol_of(market), quotes)
+    if ctx.metrics is not None:
+        ctx.metrics.observe_command((time.perf_counter_ns() - started) / 1e9)
+        for order in view.placed:
+            ctx.metrics.count_order(market_id(view.market), str(order.side), str(order.type))
+            ctx.metrics.count_trades(market_id(view.market), len(order.fills))
+    return _json(quotes_json(view), 200, response)
 
 
 @router.patch(

@@ -26,6 +26,10 @@ Client -> server (``id``: optional, an integer or a string of up to 64 character
   "list_id": 7}``: answered by ``{"type": "result", "id": 11, "op": "place_order_list", "duplicate": false,
   "data": {<the order list, as REST answers it>}}`` (``duplicate``: true when the list's ``client_order_id``
   repeats with the same body, and ``data`` is then the original list; ``cancel_order_list`` has none).
+- ``{"op": "replace_quotes", "id": 13, "market": "BTC-USDT", "quotes": [{"side": "buy", "price": "64990",
+  "quantity": "0.2"}, ...]}`` (``trade`` scope): the caller's resting orders in the market canceled and the
+  quotes rested in their place, in one step, all or nothing; ``data`` is what ``PUT /v1/quotes/{market}``
+  answers (``market``, ``canceled``, ``placed``).
 - ``{"op": "ping", "id": 10}``: ``{"type": "pong", "id": 10, "time": ...}``.
 
 Server -> client besides those: channel messages, ``{"type": "heartbeat", "time": ...}`` on a connection
@@ -91,11 +95,13 @@ from spotlab.api.handlers import plain, status_of
 from spotlab.api.routes.order_schemas import (
     OrderCreate,
     OrderListCreate,
+    QuoteIn,
     order_json,
     order_list_public,
     orders_json,
     place,
     place_list,
+    quotes_json,
 )
 from spotlab.api.schemas import MarketId, RequestModel, market_id, symbol_of
 from spotlab.api.streams import DEFAULT_MAX_CHARS, DEFAULT_MAX_MESSAGES, encode, iso_time
@@ -105,7 +111,8 @@ from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
 from spotlab.exchange import Exchange
 from spotlab.exchange.aio import Applied
-from spotlab.exchange.views import OrderListView, OrderView
+from spotlab.exchange.edge import MAX_QUOTES
+from spotlab.exchange.views import OrderListView, OrderView, QuotesView
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -272,6 +279,15 @@ class CancelOrderListOp(Op):
     list_id: Annotated[int, Field(ge=1, le=MAX_UNITS)]
 
 
+class ReplaceQuotesOp(Op):
+    """Replace the connection's quotes in a market in one step (``trade`` scope); ``quotes`` as in the body of
+    ``PUT /v1/quotes/{market}``."""
+
+    op: Literal["replace_quotes"]
+    market: MarketId
+    quotes: list[QuoteIn] = Field(max_length=MAX_QUOTES)
+
+
 class PingOp(Op):
     """Ask for a ``pong`` (a liveness check of your own)."""
 
@@ -280,11 +296,11 @@ class PingOp(Op):
 
 CLIENT_OPS = (
     SubscribeOp, UnsubscribeOp, AuthOp, PlaceOrderOp, CancelOrderOp, CancelAllOp, PlaceOrderListOp, CancelOrderListOp,
-    PingOp,
+    ReplaceQuotesOp, PingOp,
 )  # fmt: skip
 ClientMessage = Annotated[
     SubscribeOp | UnsubscribeOp | AuthOp | PlaceOrderOp | CancelOrderOp | CancelAllOp | PlaceOrderListOp
-    | CancelOrderListOp | PingOp,
+    | CancelOrderListOp | ReplaceQuotesOp | PingOp,
     Field(discriminator="op"),
 ]  # fmt: skip
 #: Parses (``validate_json``) and checks one client message.
@@ -570,6 +586,12 @@ class Connection:
         account = self._trader()
         await self._spawn(op, lambda: self.ctx.exchange.aio.cancel_order_list(account, op.list_id), _order_list)
 
+    async def replace_quotes(self, op: ReplaceQuotesOp) -> None:
+        account = self._trader()
+        symbol = symbol_of(op.market)
+        quotes = [(quote.side, quote.price, quote.quantity) for quote in op.quotes]
+        await self._spawn(op, lambda: self.ctx.exchange.aio.replace_quotes(account, symbol, quotes), self._requoted)
+
     async def ping(self, op: PingOp) -> None:
         self.reply({"type": "pong", "id": op.id, "time": iso_time(self.ctx.clock.now_ns())})
 
@@ -660,6 +682,15 @@ class Connection:
             metrics.count_trades(market, len(view.fills))
         return result_text(op, order_json(view), duplicate=bool(view.duplicate))
 
+    def _requoted(self, op: Op, view: QuotesView) -> str:
+        metrics = self.ctx.metrics
+        if metrics is not None:
+            market = market_id(view.market)
+            for order in view.placed:
+                metrics.count_order(market, str(order.side), str(order.type))
+                metrics.count_trades(market, len(order.fills))
+        return result_text(op, quotes_json(view))
+
     def _internal_error(self, op_id: Any) -> dict[str, Any]:
         detail = f"internal error; quote request id {self.request_id} when reporting it"
         return error_message(op_id, SpotlabError(ErrorCode.INTERNAL_ERROR, detail))
@@ -694,6 +725,7 @@ _HANDLERS: dict[type, Callable[[Connection, Any], Awaitable[None]]] = {
     CancelAllOp: Connection.cancel_all,
     PlaceOrderListOp: Connection.place_order_list,
     CancelOrderListOp: Connection.cancel_order_list,
+    ReplaceQuotesOp: Connection.replace_quotes,
     PingOp: Connection.ping,
 }
 

@@ -13,6 +13,7 @@ moving the checkpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import threading
@@ -403,14 +404,23 @@ class WriteCounter:
         history._write = counted
 
 
-def test_events_that_arrive_while_nobody_waits_are_written_in_one_transaction(tmp_path, clock):
+@contextlib.contextmanager
+def lingering(tmp_path, clock, listener=None):
+    """A durable exchange with a funded account ``me`` and its history, caught up and lingering up to 30 s
+    (``listener``: a records subscriber ahead of the history); yields them and a ``WriteCounter``."""
     url = f"sqlite:///{tmp_path}/spotlab.sqlite"
     with Exchange.open(url, clock=clock) as ex, History.open(url, linger_seconds=30) as history:
+        if listener is not None:
+            ex.subscribe_records(listener)
         history.attach(ex)
         ex.create_account("me")
         ex.deposit("me", "USDT", "10000")
         assert history.wait(ex.last_sequence)
-        writes = WriteCounter(history)
+        yield ex, history, WriteCounter(history)
+
+
+def test_events_that_arrive_while_nobody_waits_are_written_in_one_transaction(tmp_path, clock):
+    with lingering(tmp_path, clock) as (ex, history, writes):
         orders = [ex.place_order("me", "BTC/USDT", "buy", "limit", str(1000 + k), "0.01") for k in range(5)]
         assert history.applied_seq < ex.last_sequence  # lingering: nobody asked yet
         assert history.wait(ex.last_sequence, timeout=5)  # a reader ends the linger (not the 30 s)
@@ -421,14 +431,7 @@ def test_events_that_arrive_while_nobody_waits_are_written_in_one_transaction(tm
 def test_a_reader_who_asks_before_its_event_is_queued_still_gets_one_transaction(tmp_path, clock):
     # The store wakes a command's caller before it hands the batch to its listeners: a slow listener
     # ahead of the history widens that moment, so the reader surely asks before the last order is queued.
-    url = f"sqlite:///{tmp_path}/spotlab.sqlite"
-    with Exchange.open(url, clock=clock) as ex, History.open(url, linger_seconds=30) as history:
-        ex.subscribe_records(lambda records: time.sleep(0.05))
-        history.attach(ex)
-        ex.create_account("me")
-        ex.deposit("me", "USDT", "10000")
-        assert history.wait(ex.last_sequence)
-        writes = WriteCounter(history)
+    with lingering(tmp_path, clock, listener=lambda records: time.sleep(0.05)) as (ex, history, writes):
         orders = [ex.place_order("me", "BTC/USDT", "buy", "limit", str(1000 + k), "0.01") for k in range(3)]
         assert history.wait(ex.last_sequence, timeout=5)
         assert writes.count == 1

@@ -226,3 +226,21 @@ def test_spotlab_paper_runs_cross_arbitrage_between_two_servers():
         assert a.exchange.balances("arb")["BTC"].total == D("0.025")
         assert b.exchange.balances("arb")["USDT"].total == D("1005") - D("1.005")
         assert "2 orders, 2 fills" in summary
+
+
+def test_the_paper_venue_prints_a_re_quote_and_cancels_its_quotes_on_exit(capsys):
+    from spotlab import Exchange
+    from spotlab.cli_paper import _cancel_open, _Echo
+    from spotlab.strategy.venue import ExchangeVenue
+
+    with Exchange.open() as exchange:
+        exchange.create_account("mm")
+        exchange.deposit("mm", "USDT", "10000")
+        echo = _Echo(ExchangeVenue(exchange, "mm"))
+        first = echo.place_order(BTC, "buy", "limit", "30000", "0.01")
+        answer = echo.replace_quotes(BTC, [("buy", "30100", "0.01"), ("buy", "30050", "0.01")])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[1] == f"cancel {first.id} buy limit BTC/USDT 0.01000 @ 30000.00 CANCELED"
+        assert lines[2:] == [f"quote {o.id} buy limit BTC/USDT 0.01000 @ {o.price} NEW" for o in answer.placed]
+        _cancel_open(echo)  # what --cancel-on-exit does
+        assert exchange.open_orders("mm") == []

@@ -187,6 +187,15 @@ class _Echo:
             _order_line(self.prefix + "cancel", view)
         return views
 
+    def replace_quotes(self, market: str, quotes):
+        answer = self._venue.replace_quotes(market, quotes)
+        for view in answer.canceled:
+            _order_line(self.prefix + "cancel", view)
+        for view in answer.placed:
+            self.placed.append(view.id)
+            _order_line(self.prefix + "quote", view)
+        return answer
+
 
 def _order_line(what: str, view) -> None:
     amount = f"{view.quantity}" if view.quantity is not None else f"{view.quote_quantity} {view.fee_asset}"

@@ -228,3 +228,35 @@ def test_trades_load_from_a_trades_file_and_replay_the_real_xrp_eth_tape():
     later = [p for t, p in trades if t > bars[5].close_time_ns]
     assert fill.role == "maker" and fill.price == bars[5].close - D("0.00000500")
     assert min(later) < fill.price  # a real trade went through the bid
+
+
+def test_a_strategy_re_quotes_in_one_step_and_its_quotes_fill_as_limits_do():
+    def quote_around(strategy, bar):
+        mid = bar.close
+        answer = strategy.replace_quotes("TST/USDT", [("buy", mid - 2, D(1)), ("sell", mid + 2, D(1))])
+        strategy.answers.append(answer)
+
+    strategy = Scripted({0: quote_around, 1: quote_around})
+    strategy.answers = []
+    rows = [(100, 101, 99, 100), (100, 100.5, 97.5, 99), (99, 99.5, 98.5, 99)]  # bar 1 trades through 98
+    result = run(strategy, rows, balances={"USDT": D(10000), "TST": D(5)})
+    first, second = strategy.answers
+    assert [(o.side, o.price) for o in first.placed] == [("buy", D("98.00")), ("sell", D("102.00"))]
+    [fill] = result.fills
+    assert (fill.side, fill.price, fill.role) == ("buy", D("98.00"), "maker")
+    assert [o.id for o in second.canceled] == [first.placed[1].id]  # the filled bid is gone; the ask is replaced
+    assert [(o.side, o.price, o.status) for o in result.orders if o.status == "NEW"] == [
+        ("buy", D("97.00"), "NEW"),
+        ("sell", D("101.00"), "NEW"),
+    ]
+
+
+def test_with_latency_a_re_quote_reaches_the_exchange_at_the_next_open():
+    def quote(strategy, bar):
+        assert strategy.replace_quotes("TST/USDT", [("buy", D(99), D(1))]) is None  # on its way
+
+    model = FillModel(depth_quantity=D(10), latency_bars=1)
+    result = run(Scripted({0: quote}), [(100,) * 4, (100,) * 4], model=model)
+    [order] = result.orders
+    assert (order.side, order.price, order.status) == ("buy", D("99.00"), "NEW")
+    assert int(order.created_at.timestamp()) * 10**9 == T0 + HOUR_NS  # bar 1's open

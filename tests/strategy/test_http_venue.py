@@ -269,3 +269,18 @@ def test_a_server_answer_that_is_not_a_problem_is_source_unavailable():
     venue = HttpVenue("http://proxy.invalid", "ak_x", "secret", transport=httpx.MockTransport(handler))
     error = refusal(venue.balances)
     assert error.code is ErrorCode.SOURCE_UNAVAILABLE and error.details == {"status": 502}
+
+
+def test_a_re_quote_answers_the_exchanges_views_and_refusals(server, trader):
+    user, venue = trader
+    old = venue.place_order(BTC, "buy", "limit", "30000", "0.01")
+    answer = venue.replace_quotes(BTC, [("buy", Decimal("30100"), "0.01"), ("sell", "90000", Decimal("0.02"))])
+    assert answer.market == BTC
+    assert answer.canceled == (server.exchange.order(user.username, old.id),)
+    assert list(answer.placed) == [server.exchange.order(user.username, o.id) for o in answer.placed]
+    assert venue.open_orders(BTC) == server.exchange.open_orders(user.username, BTC)
+    assert refusal(venue.replace_quotes, BTC, [("buy", 30000.5, "0.01")]).code == ErrorCode.INVALID_NUMBER
+    assert refusal(venue.replace_quotes, BTC, [("buy", "30000")]).code == ErrorCode.INVALID_ARGUMENT
+    too_much = refusal(venue.replace_quotes, BTC, [("sell", "90000", "5")])
+    assert too_much.code == ErrorCode.INSUFFICIENT_FUNDS and too_much.details["asset"] == "BTC"
+    assert venue.open_orders(BTC) == list(answer.placed)  # the refusals changed nothing

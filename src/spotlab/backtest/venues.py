@@ -3,13 +3,13 @@
 Both are ``Venue`` s wrapping a ``Venue`` (no ``if backtest:`` anywhere in the strategy or the exchange).
 
 ``QuotingVenue(venue, before, answered)`` calls ``before(market, side)`` ahead of every command that
-can trade (``side`` is the order's, or None for order lists) and ahead of a read of the book (``side``
+can trade (``side`` is the order's, or None for order lists and re-quotes) and ahead of a read of the book (``side``
 None), so the fill model can quote the market first: a strategy that reads the book sees the one
 the bar implies around the last print, whatever points were skipped; ``answered(view)`` (optional)
-gets each order placement's answer; everything else passes straight through.
+gets each order placement's answer (each placed quote of a re-quote); everything else passes straight through.
 
 ``DelayedVenue(venue)`` is a ``Venue``: reads (balances, orders, market rules) go straight
-through; commands (place, cancel) are queued per market and return ``None``. The backtester
+through; commands (place, cancel, re-quote) are queued per market and return ``None``. The backtester
 calls ``release(market)`` at that market's next open, after the open has printed; commands then
 run in the order they were sent. A command the exchange refuses then is recorded in
 ``refusals`` as ``(time_ns, market, error)`` (there is no caller left to raise to).
@@ -55,6 +55,14 @@ class QuotingVenue:
     def place_bracket(self, market, quantity, entry_price, take_profit_price, stop_price, **options):
         self._before(market, None)
         return self._venue.place_bracket(market, quantity, entry_price, take_profit_price, stop_price, **options)
+
+    def replace_quotes(self, market, quotes):
+        self._before(market, None)
+        answer = self._venue.replace_quotes(market, quotes)
+        if self._answered is not None:
+            for order in answer.placed:
+                self._answered(order)
+        return answer
 
     def order_book(self, market: str, depth: int = 10):
         self._before(market, None)
@@ -115,6 +123,10 @@ class DelayedVenue:
 
     def cancel_all_orders(self, market: str) -> None:
         self._queue(market, lambda: self._venue.cancel_all_orders(market))
+
+    def replace_quotes(self, market: str, quotes) -> None:
+        quotes = list(quotes)  # as they were when sent
+        self._queue(market, lambda: self._venue.replace_quotes(market, quotes))
 
     # -- reads: straight through ----------------------------------------------------------------
 

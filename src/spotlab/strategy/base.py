@@ -39,7 +39,7 @@ from typing import Any
 from spotlab.clock import Clock, datetime_to_ns, ns_to_datetime
 from spotlab.core.markets import MarketSpec
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.exchange.views import Balance, BookView, OrderListView, OrderView
+from spotlab.exchange.views import Balance, BookView, OrderListView, OrderView, QuotesView
 from spotlab.risk.sizing import DEFAULT_RISK_PERCENT, PositionSize, position_size
 from spotlab.strategy import params as _params
 from spotlab.strategy.data import Bar, IndicatorSeries, MarketData, StrategyFill, indicator_inputs
@@ -293,6 +293,12 @@ class Strategy:
 
     def cancel_all(self, market: str, *, venue: str | None = None) -> list[OrderView] | None:
         return self._venue(venue).cancel_all_orders(market)
+
+    def replace_quotes(self, market: str, quotes, *, venue: str | None = None) -> QuotesView | None:
+        """Cancel this strategy's resting orders in ``market`` and rest ``quotes`` (``(side, price, quantity)``
+        triples, GTC limit orders) in their place, in one step, all or nothing: a market maker's re-quote
+        (``Exchange.replace_quotes``). ``None`` where the venue delays commands (a backtest with latency)."""
+        return self._venue(venue).replace_quotes(market, quotes)
 
     def open_orders(self, market: str | None = None, *, venue: str | None = None) -> list[OrderView]:
         return self._venue(venue).open_orders(market)

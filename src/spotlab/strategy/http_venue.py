@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -51,7 +51,7 @@ from spotlab.clock import Clock, WallClock
 from spotlab.core.markets import Asset, MarketSpec
 from spotlab.core.units import parse_decimal
 from spotlab.errors import ErrorCode, SpotlabError
-from spotlab.exchange.views import Balance, BookView, Fill, OrderListView, OrderView
+from spotlab.exchange.views import Balance, BookView, Fill, OrderListView, OrderView, QuotesView
 from spotlab.strategy.venue import Amount
 
 CONDITIONAL_TYPES = frozenset({"stop_loss", "stop_loss_limit", "take_profit", "take_profit_limit", "trailing_stop"})
@@ -302,6 +302,16 @@ def _amount(value: Amount, name: str) -> str:
     return format(parse_decimal(value, name), "f")
 
 
+def _quote(number: int, quote: Any) -> dict[str, str]:
+    """A quote of ``PUT /v1/quotes/{market}`` from a ``(side, price, quantity)`` triple."""
+    if isinstance(quote, (str, bytes)) or not isinstance(quote, Iterable) or len(triple := tuple(quote)) != 3:
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT, f"quote {number} is not a (side, price, quantity) triple: {quote!r}"
+        )
+    side, price, quantity = triple
+    return {"side": str(side), "price": _amount(price, "price"), "quantity": _amount(quantity, "quantity")}
+
+
 def _fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A request body: ``None`` left out, amounts as decimal strings, enum members as their values."""
     body: dict[str, Any] = {}
@@ -382,6 +392,15 @@ class HttpVenue:
     def cancel_all_orders(self, market: str) -> list[OrderView]:
         _, answer = self.api.request("DELETE", "/v1/orders", {"market": market_id(market)})
         return [order_view(data, self.account) for data in answer]
+
+    def replace_quotes(self, market: str, quotes) -> QuotesView:
+        body = {"quotes": [_quote(number, quote) for number, quote in enumerate(quotes)]}
+        _, answer = self.api.request("PUT", f"/v1/quotes/{market_id(market)}", body=body)
+        return QuotesView(
+            symbol(answer["market"]),
+            canceled=tuple(order_view(data, self.account) for data in answer["canceled"]),
+            placed=tuple(order_view(data, self.account) for data in answer["placed"]),
+        )
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ only in the venue (and the clock) they are wired to, never in ``if backtest:`` b
 
 Invariants
 - A venue acts for ONE account, fixed when it is built: a strategy cannot name another account.
-- The protocol holds only what the REST API offers too (orders, order lists, cancels, the
+- The protocol holds only what the REST API offers too (orders, order lists, cancels, re-quotes, the
   account's balances and orders, market rules, a market's aggregated book), so ``HttpVenue``
   fits it unchanged.
 - Refusals are the exchange's own ``SpotlabError`` s, raised to the caller unchanged.
@@ -14,12 +14,13 @@ Invariants
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from spotlab.core.markets import MarketSpec
 from spotlab.exchange.service import Exchange
-from spotlab.exchange.views import Balance, BookView, OrderListView, OrderView
+from spotlab.exchange.views import Balance, BookView, OrderListView, OrderView, QuotesView
 
 Amount = Decimal | int | str
 
@@ -62,6 +63,10 @@ class Venue(Protocol):
     def cancel_order_list(self, list_id: int) -> OrderListView: ...
 
     def cancel_all_orders(self, market: str) -> list[OrderView]: ...
+
+    def replace_quotes(self, market: str, quotes: Iterable[tuple[str, Amount, Amount]]) -> QuotesView:
+        """Cancel the account's resting orders in ``market`` and rest ``quotes`` (``(side, price, quantity)``, GTC
+        limit orders) in their place, in one step, all or nothing (as ``Exchange.replace_quotes``)."""
 
     def order(self, order_id: int) -> OrderView: ...
 
@@ -111,6 +116,9 @@ class ExchangeVenue:
 
     def cancel_all_orders(self, market: str) -> list[OrderView]:
         return self._exchange.cancel_all_orders(self._account, market)
+
+    def replace_quotes(self, market: str, quotes) -> QuotesView:
+        return self._exchange.replace_quotes(self._account, market, quotes)
 
     def order(self, order_id: int) -> OrderView:
         return self._exchange.order(self._account, order_id)

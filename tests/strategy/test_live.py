@@ -196,6 +196,45 @@ def test_fills_timers_and_equity_reach_the_strategy(server):
     assert runner.poll() == 0  # the fill and the timer once
 
 
+class Quoter(Strategy):
+    """On every bar: its quotes replaced by a bid ``spread`` below the close and an ask at the close (a crossing
+    ask trades at once, against the book's bids)."""
+
+    def init(self) -> None:
+        self.fills: list[StrategyFill] = []
+        self.answers = []
+
+    def on_bar(self, bar: Bar) -> None:
+        bid = self.round_price(bar.market, bar.close * Decimal("0.99"))
+        self.answers.append(self.replace_quotes(bar.market, [("buy", bid, "0.01"), ("sell", bar.close, "0.001")]))
+
+    def on_fill(self, fill: StrategyFill) -> None:
+        self.fills.append(fill)
+
+
+def test_a_live_re_quote_rests_its_quotes_and_a_quote_that_trades_is_heard_in_the_same_poll(server):
+    runner = runner_for(server, Quoter(), "quoter")
+    server.exchange.deposit("quoter", "BTC", "0.01")
+    runner.start()
+    minute(server, "5000")
+    buyer = server.counterparty("bidder", USDT="1000")
+    server.exchange.place_order(buyer, BTC, "buy", "limit", Decimal("5000"), Decimal("0.001"))
+    runner.poll()  # the ask at the close (5000) meets the bid at 5000
+    [answer] = runner.strategy.answers
+    [fill] = runner.strategy.fills
+    assert (fill.side, fill.price, fill.role, fill.order_id) == (
+        "sell",
+        Decimal("5000.00"),
+        "taker",
+        answer.placed[1].id,
+    )
+    assert [o["id"] for o in orders_of(server, "quoter") if o["status"] == "NEW"] == [answer.placed[0].id]
+    minute(server, "5100")
+    runner.poll()
+    canceled = runner.strategy.answers[1].canceled
+    assert [o.id for o in canceled] == [answer.placed[0].id]  # the old bid, replaced
+
+
 def test_fills_made_between_polls_are_delivered_at_the_next(server):
     runner = runner_for(server, Dip(depth=Decimal("0")), "resting")
     runner.start()

@@ -456,5 +456,13 @@ class _RefusalsSeen:
 
 
 _SENDING = frozenset(
-    {"place_order", "place_oco", "place_bracket", "cancel_order", "cancel_order_list", "cancel_all_orders"}
+    {
+        "place_order",
+        "place_oco",
+        "place_bracket",
+        "cancel_order",
+        "cancel_order_list",
+        "cancel_all_orders",
+        "replace_quotes",
+    }
 )

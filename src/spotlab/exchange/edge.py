@@ -209,12 +209,17 @@ def replace_quotes_command(spec: MarketSpec, account: object, quotes: Iterable[o
         )
     built = []
     for number, quote in enumerate(given):
-        if isinstance(quote, (str, bytes)) or not isinstance(quote, Iterable) or len(triple := tuple(quote)) != 3:
-            raise SpotlabError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"quote {number} is not a (side, price, quantity) triple: {quote!r}",
-                field="quotes",
-            )
-        side, price, quantity = triple
+        side, price, quantity = quote_triple(number, quote)
         built.append(Quote(choice(Side, side, "side"), price_ticks(spec, price), quantity_lots(spec, quantity)))
     return ReplaceQuotes(account_name(account), spec.symbol, tuple(built))
+
+
+def quote_triple(number: int, quote: object) -> tuple[object, object, object]:
+    """Quote ``number`` of a re-quote as its ``(side, price, quantity)``; anything else is ``INVALID_ARGUMENT``."""
+    if isinstance(quote, (str, bytes)) or not isinstance(quote, Iterable) or len(triple := tuple(quote)) != 3:
+        raise SpotlabError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"quote {number} is not a (side, price, quantity) triple: {quote!r}",
+            field="quotes",
+        )
+    return triple

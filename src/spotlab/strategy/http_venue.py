@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -51,6 +51,7 @@ from spotlab.clock import Clock, WallClock
 from spotlab.core.markets import Asset, MarketSpec
 from spotlab.core.units import parse_decimal
 from spotlab.errors import ErrorCode, SpotlabError
+from spotlab.exchange.edge import quote_triple
 from spotlab.exchange.views import Balance, BookView, Fill, OrderListView, OrderView, QuotesView
 from spotlab.strategy.venue import Amount
 
@@ -304,11 +305,7 @@ def _amount(value: Amount, name: str) -> str:
 
 def _quote(number: int, quote: Any) -> dict[str, str]:
     """A quote of ``PUT /v1/quotes/{market}`` from a ``(side, price, quantity)`` triple."""
-    if isinstance(quote, (str, bytes)) or not isinstance(quote, Iterable) or len(triple := tuple(quote)) != 3:
-        raise SpotlabError(
-            ErrorCode.INVALID_ARGUMENT, f"quote {number} is not a (side, price, quantity) triple: {quote!r}"
-        )
-    side, price, quantity = triple
+    side, price, quantity = quote_triple(number, quote)
     return {"side": str(side), "price": _amount(price, "price"), "quantity": _amount(quantity, "quantity")}
 
 

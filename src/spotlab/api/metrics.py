@@ -31,12 +31,14 @@ Invariants
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+
+from spotlab.exchange.views import OrderView
 
 #: HTTP latency buckets, in seconds: the exchange answers most requests in well under a millisecond.
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -110,6 +112,13 @@ class Metrics:
         """Count ``trades`` trades printed in ``market``."""
         if trades:
             self.trades.labels(market).inc(trades)
+
+    def count_placed(self, views: Iterable[OrderView]) -> None:
+        """Count each of ``views`` as an accepted order, with the trades its placing printed (a re-quote's quotes)."""
+        for view in views:
+            market = view.market.replace("/", "-")
+            self.count_order(market, str(view.side), str(view.type))
+            self.count_trades(market, len(view.fills))
 
     def observe_command(self, seconds: float) -> None:
         """Observe the latency of one acknowledged (durable) exchange command."""

@@ -61,7 +61,7 @@ from spotlab.api.routes.order_schemas import (
     place_list,
     quotes_json,
 )
-from spotlab.api.schemas import decode_cursor, encode_cursor, market_id, symbol_of
+from spotlab.api.schemas import decode_cursor, encode_cursor, symbol_of
 from spotlab.core.orders import OrderStatus
 from spotlab.core.units import MAX_UNITS
 from spotlab.errors import ErrorCode, SpotlabError
@@ -172,9 +172,7 @@ async def replace_quotes(
     view = await ctx.exchange.aio.replace_quotes(principal.account, symbol_of(market), quotes)
     if ctx.metrics is not None:
         ctx.metrics.observe_command((time.perf_counter_ns() - started) / 1e9)
-        for order in view.placed:
-            ctx.metrics.count_order(market_id(view.market), str(order.side), str(order.type))
-            ctx.metrics.count_trades(market_id(view.market), len(order.fills))
+        ctx.metrics.count_placed(view.placed)
     return _json(quotes_json(view), 200, response)
 
 

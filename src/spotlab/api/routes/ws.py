@@ -683,12 +683,8 @@ class Connection:
         return result_text(op, order_json(view), duplicate=bool(view.duplicate))
 
     def _requoted(self, op: Op, view: QuotesView) -> str:
-        metrics = self.ctx.metrics
-        if metrics is not None:
-            market = market_id(view.market)
-            for order in view.placed:
-                metrics.count_order(market, str(order.side), str(order.type))
-                metrics.count_trades(market, len(order.fills))
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.count_placed(view.placed)
         return result_text(op, quotes_json(view))
 
     def _internal_error(self, op_id: Any) -> dict[str, Any]:
